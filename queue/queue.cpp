@@ -1,0 +1,275 @@
+#include "queue/queue.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "queue/pg_array.h"
+#include "queue/wakeup.h"
+
+namespace pgq {
+namespace {
+
+std::string live(std::string_view n) { return fmt::format("pgq_q_{}", n); }
+std::string archive_table(std::string_view n) { return fmt::format("pgq_a_{}", n); }
+std::string dead(std::string_view n) { return fmt::format("pgq_d_{}", n); }
+
+void check_duration(std::chrono::milliseconds d, const char* what) {
+  if (d.count() < 0) throw InvalidArgument(fmt::format("pgq: {} must not be negative", what));
+}
+
+// Columns every read-like statement returns, in to_messages() order; `m` is the queue table's alias.
+constexpr const char* kCols =
+    "m.msg_id, m.read_ct, (extract(epoch from m.enqueued_at) * 1000)::bigint,"
+    " (extract(epoch from m.vt) * 1000)::bigint, m.message::text";
+
+}  // namespace
+
+void validate_name(std::string_view name) {
+  if (name.empty() || name.size() > 40) throw InvalidArgument("pgq: queue name must be 1 to 40 characters");
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    bool ok = (c >= 'a' && c <= 'z') || c == '_' || (i > 0 && c >= '0' && c <= '9');
+    if (!ok) throw InvalidArgument(fmt::format("pgq: queue name '{}' may hold only [a-z0-9_], not starting with a digit", name));
+  }
+}
+
+void create_queue(pqxx::connection& conn, std::string_view name, QueueOptions opts) {
+  validate_name(name);
+  if (opts.max_reads < 0) throw InvalidArgument("pgq: max_reads must not be negative");
+  const char* type = opts.payload == Payload::jsonb ? "jsonb" : "text";
+  pqxx::work tx(conn);
+  // Serialise concurrent creators (two engine instances starting together): CREATE ... IF NOT
+  // EXISTS alone still races on the catalog.
+  tx.exec("SELECT pg_advisory_xact_lock(hashtext('pgq_create_queue'))");
+  tx.exec(
+      "CREATE TABLE IF NOT EXISTS pgq_meta ("
+      " queue_name text PRIMARY KEY, payload text NOT NULL, max_reads int NOT NULL,"
+      " created_at timestamptz NOT NULL DEFAULT clock_timestamp())");
+  tx.exec(fmt::format(
+      "CREATE TABLE IF NOT EXISTS {q} ("
+      " msg_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+      " read_ct int NOT NULL DEFAULT 0,"
+      " enqueued_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+      " vt timestamptz NOT NULL,"
+      " message {t} NOT NULL)",
+      fmt::arg("q", live(name)), fmt::arg("t", type)));
+  tx.exec(fmt::format("CREATE INDEX IF NOT EXISTS {q}_vt_idx ON {q} (vt)", fmt::arg("q", live(name))));
+  for (const auto& table : {archive_table(name), dead(name)}) {
+    tx.exec(fmt::format(
+        "CREATE TABLE IF NOT EXISTS {a} ("
+        " msg_id bigint PRIMARY KEY, read_ct int NOT NULL, enqueued_at timestamptz NOT NULL,"
+        " vt timestamptz NOT NULL, moved_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+        " message {t} NOT NULL)",
+        fmt::arg("a", table), fmt::arg("t", type)));
+  }
+  tx.exec_params("INSERT INTO pgq_meta (queue_name, payload, max_reads) VALUES ($1, $2, $3)"
+                 " ON CONFLICT (queue_name) DO NOTHING",
+                 std::string(name), std::string(type), opts.max_reads);
+  tx.commit();
+}
+
+void drop_queue(pqxx::connection& conn, std::string_view name) {
+  validate_name(name);
+  pqxx::work tx(conn);
+  tx.exec("SELECT pg_advisory_xact_lock(hashtext('pgq_create_queue'))");
+  tx.exec(fmt::format("DROP TABLE IF EXISTS {}, {}, {}", live(name), archive_table(name), dead(name)));
+  if (!tx.exec("SELECT to_regclass('pgq_meta')")[0][0].is_null())
+    tx.exec_params("DELETE FROM pgq_meta WHERE queue_name = $1", std::string(name));
+  tx.commit();
+}
+
+Queue::Queue(pqxx::connection& conn, std::string_view name) : conn_(conn), name_(name) {
+  validate_name(name);
+  {
+    pqxx::nontransaction tx(conn_);
+    pqxx::result r;
+    if (!tx.exec("SELECT to_regclass('pgq_meta')")[0][0].is_null())
+      r = tx.exec_params("SELECT payload, max_reads FROM pgq_meta WHERE queue_name = $1", name_);
+    if (r.empty()) throw InvalidArgument(fmt::format("pgq: queue '{}' does not exist", name_));
+    opts_.payload = r[0][0].as<std::string>() == "jsonb" ? Payload::jsonb : Payload::text;
+    opts_.max_reads = r[0][1].as<int>();
+  }
+  const std::string q = live(name_), a = archive_table(name_), d = dead(name_);
+  const char* type = opts_.payload == Payload::jsonb ? "jsonb" : "text";
+  auto vt_expr = "clock_timestamp() + $2::bigint * interval '1 millisecond'";
+
+  auto prep = [&](std::string_view op, const std::string& sql) {
+    conn_.prepare(stmt(op), sql);
+    conn_.prepare_now(stmt(op));
+  };
+  prep("send", fmt::format("INSERT INTO {} (vt, message) VALUES ({}, $1::{}) RETURNING msg_id", q, vt_expr, type));
+  prep("send_batch",
+       fmt::format("INSERT INTO {} (vt, message) SELECT {}, m::{} FROM unnest($1::text[]) WITH ORDINALITY AS u(m, i)"
+                   " ORDER BY i RETURNING msg_id",
+                   q, vt_expr, type));
+  // Candidates are locked with SKIP LOCKED, so concurrent readers partition the visible messages.
+  // With max_reads set, candidates already read that often move to the dead-letter table instead.
+  std::string dead_cte;
+  std::string alive = "";
+  if (opts_.max_reads > 0) {
+    dead_cte = fmt::format(
+        ", gone AS (DELETE FROM {q} USING cand WHERE {q}.msg_id = cand.msg_id AND cand.read_ct >= {m}"
+        "   RETURNING {q}.*)"
+        ", dl AS (INSERT INTO {d} (msg_id, read_ct, enqueued_at, vt, message)"
+        "   SELECT msg_id, read_ct, enqueued_at, vt, message FROM gone)",
+        fmt::arg("q", q), fmt::arg("d", d), fmt::arg("m", opts_.max_reads));
+    alive = fmt::format(" AND cand.read_ct < {}", opts_.max_reads);
+  }
+  prep("read", fmt::format(
+                   "WITH cand AS (SELECT msg_id, read_ct FROM {q} WHERE vt <= clock_timestamp()"
+                   "   ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED){dead}"
+                   " UPDATE {q} AS m SET vt = {vt}, read_ct = m.read_ct + 1 FROM cand"
+                   " WHERE m.msg_id = cand.msg_id{alive} RETURNING {cols}",
+                   fmt::arg("q", q), fmt::arg("dead", dead_cte), fmt::arg("vt", vt_expr),
+                   fmt::arg("alive", alive), fmt::arg("cols", kCols)));
+  prep("pop", fmt::format("WITH cand AS (SELECT msg_id FROM {q} WHERE vt <= clock_timestamp()"
+                          "   ORDER BY msg_id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                          " DELETE FROM {q} AS m USING cand WHERE m.msg_id = cand.msg_id RETURNING {cols}",
+                          fmt::arg("q", q), fmt::arg("cols", kCols)));
+  prep("delete", fmt::format("DELETE FROM {} WHERE msg_id = ANY($1::bigint[]) RETURNING msg_id", q));
+  prep("archive", fmt::format("WITH gone AS (DELETE FROM {} WHERE msg_id = ANY($1::bigint[]) RETURNING *)"
+                              " INSERT INTO {} (msg_id, read_ct, enqueued_at, vt, message)"
+                              " SELECT msg_id, read_ct, enqueued_at, vt, message FROM gone RETURNING msg_id",
+                              q, a));
+  prep("set_vt", fmt::format("UPDATE {q} AS m SET vt = {vt} WHERE m.msg_id = $1 RETURNING {cols}", fmt::arg("q", q),
+                             fmt::arg("vt", vt_expr), fmt::arg("cols", kCols)));
+  prep("purge", fmt::format("WITH gone AS (DELETE FROM {} RETURNING 1) SELECT count(*) FROM gone", q));
+  prep("metrics",
+       fmt::format("SELECT (SELECT count(*) FROM {q}),"
+                   " (SELECT (extract(epoch from clock_timestamp() - min(enqueued_at)) * 1000)::bigint FROM {q}),"
+                   " coalesce(pg_sequence_last_value(pg_get_serial_sequence('{q}', 'msg_id')), 0),"
+                   " (SELECT count(*) FROM {d}), (SELECT count(*) FROM {a})",
+                   fmt::arg("q", q), fmt::arg("d", d), fmt::arg("a", a)));
+}
+
+std::string Queue::stmt(std::string_view op) const { return fmt::format("pgq.{}.{}", name_, op); }
+
+void Queue::check_qty(int qty) const {
+  if (qty <= 0) throw InvalidArgument("pgq: qty must be positive");
+}
+
+std::vector<Message> Queue::to_messages(const pqxx::result& r) const {
+  std::vector<Message> out;
+  out.reserve(r.size());
+  for (const auto& row : r) {
+    Message m;
+    m.msg_id = row[0].as<int64_t>();
+    m.read_ct = row[1].as<int32_t>();
+    m.enqueued_at_ms = row[2].as<int64_t>();
+    m.vt_ms = row[3].as<int64_t>();
+    m.message = row[4].as<std::string>();
+    out.push_back(std::move(m));
+  }
+  // UPDATE ... RETURNING does not keep the CTE's order.
+  std::sort(out.begin(), out.end(), [](const Message& x, const Message& y) { return x.msg_id < y.msg_id; });
+  return out;
+}
+
+int64_t Queue::send(std::string_view message, ms delay) {
+  check_duration(delay, "delay");
+  pqxx::nontransaction tx(conn_);
+  auto r = tx.exec_prepared(stmt("send"), std::string(message), delay.count());
+  notify();
+  return r[0][0].as<int64_t>();
+}
+
+std::vector<int64_t> Queue::send_batch(const std::vector<std::string>& messages, ms delay) {
+  pqxx::nontransaction tx(conn_);
+  auto ids = send_batch(tx, messages, delay);
+  notify();
+  return ids;
+}
+
+std::vector<int64_t> Queue::send_batch(pqxx::transaction_base& tx, const std::vector<std::string>& messages,
+                                       ms delay) {
+  check_duration(delay, "delay");
+  std::vector<int64_t> ids;
+  if (messages.empty()) return ids;
+  auto r = tx.exec_prepared(stmt("send_batch"), pg_array(messages), delay.count());
+  ids.reserve(r.size());
+  for (const auto& row : r) ids.push_back(row[0].as<int64_t>());
+  return ids;
+}
+
+std::vector<Message> Queue::read(ms vt, int qty) {
+  check_duration(vt, "vt");
+  check_qty(qty);
+  pqxx::nontransaction tx(conn_);
+  return to_messages(tx.exec_prepared(stmt("read"), qty, vt.count()));
+}
+
+std::vector<Message> Queue::read_with_poll(ms vt, int qty, ms max_wait, ms poll) {
+  check_duration(max_wait, "max_wait");
+  if (poll.count() <= 0) throw InvalidArgument("pgq: poll must be positive");
+  auto deadline = std::chrono::steady_clock::now() + max_wait;
+  for (;;) {
+    uint64_t gen = wakeup_generation(name_);  // taken before reading: a send in between is not missed
+    auto msgs = read(vt, qty);
+    auto now = std::chrono::steady_clock::now();
+    if (!msgs.empty() || now >= deadline) return msgs;
+    auto left = std::chrono::duration_cast<ms>(deadline - now);
+    wakeup_wait(name_, gen, std::min(left, poll));
+  }
+}
+
+std::optional<Message> Queue::pop() {
+  pqxx::nontransaction tx(conn_);
+  auto msgs = to_messages(tx.exec_prepared(stmt("pop")));
+  if (msgs.empty()) return std::nullopt;
+  return std::move(msgs.front());
+}
+
+bool Queue::remove(int64_t msg_id) { return remove(std::vector<int64_t>{msg_id}).size() == 1; }
+
+std::vector<int64_t> Queue::remove(const std::vector<int64_t>& msg_ids) {
+  pqxx::nontransaction tx(conn_);
+  return remove(tx, msg_ids);
+}
+
+std::vector<int64_t> Queue::remove(pqxx::transaction_base& tx, const std::vector<int64_t>& msg_ids) {
+  std::vector<int64_t> out;
+  if (msg_ids.empty()) return out;
+  for (const auto& row : tx.exec_prepared(stmt("delete"), pg_array(msg_ids))) out.push_back(row[0].as<int64_t>());
+  return out;
+}
+
+bool Queue::archive(int64_t msg_id) { return archive(std::vector<int64_t>{msg_id}).size() == 1; }
+
+std::vector<int64_t> Queue::archive(const std::vector<int64_t>& msg_ids) {
+  std::vector<int64_t> out;
+  if (msg_ids.empty()) return out;
+  pqxx::work tx(conn_);  // two tables: must be atomic
+  for (const auto& row : tx.exec_prepared(stmt("archive"), pg_array(msg_ids))) out.push_back(row[0].as<int64_t>());
+  tx.commit();
+  return out;
+}
+
+std::optional<Message> Queue::set_vt(int64_t msg_id, ms vt) {
+  check_duration(vt, "vt");
+  pqxx::nontransaction tx(conn_);
+  auto msgs = to_messages(tx.exec_prepared(stmt("set_vt"), msg_id, vt.count()));
+  if (msgs.empty()) return std::nullopt;
+  return std::move(msgs.front());
+}
+
+int64_t Queue::purge() {
+  pqxx::nontransaction tx(conn_);
+  return tx.exec_prepared(stmt("purge"))[0][0].as<int64_t>();
+}
+
+Metrics Queue::metrics() {
+  pqxx::nontransaction tx(conn_);
+  auto row = tx.exec_prepared(stmt("metrics"))[0];
+  Metrics m;
+  m.queue_length = row[0].as<int64_t>();
+  if (!row[1].is_null()) m.oldest_msg_age_ms = row[1].as<int64_t>();
+  m.total_messages = row[2].as<int64_t>();
+  m.dead_letters = row[3].as<int64_t>();
+  m.archived = row[4].as<int64_t>();
+  return m;
+}
+
+void Queue::notify() { wakeup_notify(name_); }
+
+}  // namespace pgq

@@ -1,0 +1,278 @@
+// The PGMQ-style queue against a real PostgreSQL: every operation, concurrency, visibility
+// timeouts, dead letters, crash of a consumer mid-transaction, and bad input.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "queue/queue.h"
+#include "tests/support/pg_cluster.h"
+
+using namespace std::chrono_literals;
+using pgq::Queue;
+
+namespace {
+
+int64_t scalar(pqxx::connection& c, const std::string& sql) {
+  pqxx::nontransaction tx(c);
+  return tx.exec(sql)[0][0].as<int64_t>();
+}
+
+}  // namespace
+
+TEST_CASE("create_queue is idempotent and send/read/delete round-trip") {
+  testpg::Schema s;
+  pqxx::connection c(s.conninfo);
+  pgq::create_queue(c, "jobs");
+  pgq::create_queue(c, "jobs");  // second call changes nothing
+  Queue q(c, "jobs");
+  auto id = q.send(R"({"a": 1})");
+  auto msgs = q.read(30s, 10);
+  REQUIRE(msgs.size() == 1);
+  CHECK(msgs[0].msg_id == id);
+  CHECK(msgs[0].read_ct == 1);
+  CHECK(msgs[0].message == R"({"a": 1})");
+  CHECK(msgs[0].vt_ms > msgs[0].enqueued_at_ms);
+  CHECK(q.read(30s, 10).empty());  // hidden by the visibility timeout
+  CHECK(q.remove(id));
+  CHECK_FALSE(q.remove(id));
+  CHECK(q.metrics().queue_length == 0);
+}
+
+TEST_CASE("jsonb payload rejects invalid JSON and stores nothing while text accepts any layout") {
+  testpg::Schema s;
+  pqxx::connection c(s.conninfo);
+  pgq::create_queue(c, "j");
+  pgq::create_queue(c, "t", {pgq::Payload::text, 0});
+  Queue j(c, "j"), t(c, "t");
+  CHECK_THROWS_AS(j.send("not json"), pqxx::data_exception);
+  CHECK(j.metrics().queue_length == 0);
+  t.send("6a1f...;2005");
+  CHECK(t.read(1s, 1).at(0).message == "6a1f...;2005");
+}
+
+TEST_CASE("send_batch of 1000 messages is one statement in one transaction and keeps order") {
+  testpg::Schema s;
+  pqxx::connection c(s.conninfo);
+  pgq::create_queue(c, "b", {pgq::Payload::text, 0});
+  Queue q(c, "b");
+  std::vector<std::string> msgs;
+  for (int i = 0; i < 1000; ++i) msgs.push_back(fmt::format("m{}{}", i, i % 7 == 0 ? "\"quoted\\" : ""));
+  auto ids = q.send_batch(msgs);
+  REQUIRE(ids.size() == 1000);
+  for (size_t i = 1; i < ids.size(); ++i) CHECK(ids[i] > ids[i - 1]);
+  // Every row carries the same inserting transaction id: one autocommitted statement wrote them all.
+  CHECK(scalar(c, "SELECT count(DISTINCT xmin::text) FROM pgq_q_b") == 1);
+  auto got = q.read(30s, 1000);
+  REQUIRE(got.size() == 1000);
+  for (size_t i = 0; i < got.size(); ++i) CHECK(got[i].message == msgs[i]);
+}
+
+TEST_CASE("two concurrent readers over 10000 messages receive each message exactly once") {
+  testpg::Schema s;
+  {
+    pqxx::connection c(s.conninfo);
+    pgq::create_queue(c, "c", {pgq::Payload::text, 0});
+    Queue q(c, "c");
+    std::vector<std::string> batch(1000, "x");
+    for (int i = 0; i < 10; ++i) q.send_batch(batch);
+  }
+  std::vector<int64_t> seen[2];
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r) {
+    readers.emplace_back([&, r] {
+      pqxx::connection c(s.conninfo);
+      Queue q(c, "c");
+      for (;;) {
+        auto msgs = q.read(60s, 50);
+        if (msgs.empty()) break;
+        std::vector<int64_t> ids;
+        for (auto& m : msgs) ids.push_back(m.msg_id);
+        CHECK(q.remove(ids).size() == ids.size());
+        seen[r].insert(seen[r].end(), ids.begin(), ids.end());
+      }
+    });
+  }
+  for (auto& t : readers) t.join();
+  std::set<int64_t> all(seen[0].begin(), seen[0].end());
+  all.insert(seen[1].begin(), seen[1].end());
+  CHECK(seen[0].size() + seen[1].size() == 10000);
+  CHECK(all.size() == 10000);
+  CHECK(seen[0].size() > 0);
+  CHECK(seen[1].size() > 0);
+}
+
+TEST_CASE("a message not deleted reappears after its visibility timeout with read_ct 2") {
+  testpg::Schema s;
+  pqxx::connection c(s.conninfo);
+  pgq::create_queue(c, "v");
+  Queue q(c, "v");
+  auto id = q.send("1");
+  REQUIRE(q.read(200ms, 1).size() == 1);
+  CHECK(q.read(200ms, 1).empty());
+  std::this_thread::sleep_for(300ms);
+  auto again = q.read(200ms, 1);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].msg_id == id);
+  CHECK(again[0].read_ct == 2);
+}
+
+TEST_CASE("send with delay hides the message until the delay has passed") {
+  testpg::Schema s;
+  pqxx::connection c(s.conninfo);
+  pgq::create_queue(c, "d");
+  Queue q(c, "d");
+  q.send("1", 300ms);
+  CHECK(q.read(1s, 1).empty());
+  std::this_thread::sleep_for(400ms);
+  CHECK(q.read(1s, 1).size() == 1);
+}
+
+TEST_CASE("a message read max_reads times goes to the dead-letter table on its next read") {
+  testpg::Schema s;
+  pqxx::connection c(s.conninfo);
+  pgq::create_queue(c, "dl", {pgq::Payload::jsonb, 2});
+  Queue q(c, "dl");
+  auto keep = q.send("1");
+  auto die = q.send("2");
+  CHECK(q.read(0ms, 10).size() == 2);  // read_ct 1
+  CHECK(q.read(0ms, 10).size() == 2);  // read_ct 2
+  q.set_vt(keep, 0ms);
+  auto third = q.read(0ms, 10);  // both now at max: both dead-lettered, none handed out
+  CHECK(third.empty());
+  auto m = q.metrics();
+  CHECK(m.queue_length == 0);
+  CHECK(m.dead_letters == 2);
+  CHECK(scalar(c, "SELECT count(*) FROM pgq_d_dl WHERE msg_id = " + std::to_string(die) + " AND read_ct = 2") == 1);
+}
+
+TEST_CASE("pop archive set_vt purge and metrics") {
+  testpg::Schema s;
+  pqxx::connection c(s.conninfo);
+  pgq::create_queue(c, "ops");
+  Queue q(c, "ops");
+  auto a = q.send("1");
+  auto b = q.send("2");
+  auto d = q.send("3");
+  auto p = q.pop();
+  REQUIRE(p);
+  CHECK(p->msg_id == a);
+  CHECK(q.archive(b));
+  CHECK_FALSE(q.archive(b));
+  CHECK(scalar(c, "SELECT count(*) FROM pgq_a_ops") == 1);
+  REQUIRE(q.read(60s, 1).size() == 1);
+  CHECK(q.read(60s, 1).empty());
+  auto released = q.set_vt(d, 0ms);
+  REQUIRE(released);
+  CHECK(q.read(60s, 1).size() == 1);
+  CHECK_FALSE(q.set_vt(999999, 0ms));
+  q.send("4");
+  auto m = q.metrics();
+  CHECK(m.queue_length == 2);
+  CHECK(m.total_messages == 4);
+  CHECK(m.archived == 1);
+  REQUIRE(m.oldest_msg_age_ms);
+  CHECK(*m.oldest_msg_age_ms >= 0);
+  CHECK(q.purge() == 2);
+  CHECK(q.metrics().queue_length == 0);
+  CHECK_FALSE(q.metrics().oldest_msg_age_ms);
+  CHECK_FALSE(q.pop());
+}
+
+TEST_CASE("read_with_poll wakes on a send from another thread of the same process") {
+  testpg::Schema s;
+  pqxx::connection c(s.conninfo);
+  pgq::create_queue(c, "w");
+  Queue q(c, "w");
+  std::thread sender([&] {
+    std::this_thread::sleep_for(100ms);
+    pqxx::connection c2(s.conninfo);
+    Queue(c2, "w").send("1");
+  });
+  // The poll interval is far longer than the test: only the in-process signal can wake us early.
+  auto msgs = q.read_with_poll(30s, 1, 20s, 10s);
+  sender.join();
+  CHECK(msgs.size() == 1);
+  CHECK(q.read_with_poll(30s, 1, 50ms, 10ms).empty());  // times out when nothing comes
+}
+
+TEST_CASE("consume commits the consumer's write and the delete together") {
+  testpg::Schema s;
+  pqxx::connection c(s.conninfo);
+  pgq::create_queue(c, "k");
+  {
+    pqxx::nontransaction tx(c);
+    tx.exec("CREATE TABLE done (v text)");
+  }
+  Queue q(c, "k");
+  auto id = q.send("1");
+  q.consume({id}, [](pqxx::transaction_base& tx) { tx.exec("INSERT INTO done VALUES ('1')"); });
+  CHECK(scalar(c, "SELECT count(*) FROM done") == 1);
+  CHECK(q.metrics().queue_length == 0);
+  // The message is gone: consuming it again changes nothing.
+  CHECK_THROWS(q.consume({id}, [](pqxx::transaction_base& tx) { tx.exec("INSERT INTO done VALUES ('2')"); }));
+  CHECK(scalar(c, "SELECT count(*) FROM done") == 1);
+}
+
+TEST_CASE("a consumer connection killed mid-transaction loses nothing") {
+  testpg::Schema s;
+  pqxx::connection admin(s.conninfo);
+  pgq::create_queue(admin, "kill");
+  {
+    pqxx::nontransaction tx(admin);
+    tx.exec("CREATE TABLE done (v text)");
+  }
+  Queue producer(admin, "kill");
+  producer.send_batch({"1", "2", "3"});
+
+  pqxx::connection consumer(s.conninfo);
+  Queue q(consumer, "kill");
+  auto msgs = q.read(300ms, 10);
+  REQUIRE(msgs.size() == 3);
+  std::vector<int64_t> ids;
+  for (auto& m : msgs) ids.push_back(m.msg_id);
+  int pid = consumer.backendpid();
+  CHECK_THROWS_AS(q.consume(ids,
+                            [&](pqxx::transaction_base& tx) {
+                              tx.exec("INSERT INTO done VALUES ('work')");
+                              pqxx::nontransaction killer(admin);
+                              killer.exec("SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
+                            }),
+                  pqxx::broken_connection);
+  CHECK(scalar(admin, "SELECT count(*) FROM done") == 0);
+  std::this_thread::sleep_for(400ms);  // past the visibility timeout: all three come back
+  pqxx::connection again(s.conninfo);
+  Queue q2(again, "kill");
+  auto back = q2.read(30s, 10);
+  CHECK(back.size() == 3);
+  for (auto& m : back) CHECK(m.read_ct == 2);
+}
+
+TEST_CASE("bad input gets a clear error and changes nothing") {
+  testpg::Schema s;
+  pqxx::connection c(s.conninfo);
+  for (const char* bad : {"", "Jobs", "1jobs", "jobs; DROP TABLE x", "jo'bs", "a-b", "q\"", "x y",
+                          "a_very_long_queue_name_that_is_over_forty_chars"}) {
+    CHECK_THROWS_AS(pgq::create_queue(c, bad), pgq::InvalidArgument);
+    CHECK_THROWS_AS(Queue(c, bad), pgq::InvalidArgument);
+  }
+  CHECK(scalar(c, "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()") == 0);
+  CHECK_THROWS_AS(pgq::create_queue(c, "neg", {pgq::Payload::jsonb, -1}), pgq::InvalidArgument);
+  CHECK_THROWS_AS(Queue(c, "missing"), pgq::InvalidArgument);
+  pgq::create_queue(c, "ok");
+  Queue q(c, "ok");
+  q.send("1");
+  CHECK_THROWS_AS(q.read(-1ms, 1), pgq::InvalidArgument);
+  CHECK_THROWS_AS(q.read(1s, 0), pgq::InvalidArgument);
+  CHECK_THROWS_AS(q.read(1s, -5), pgq::InvalidArgument);
+  CHECK_THROWS_AS(q.send("2", -1ms), pgq::InvalidArgument);
+  CHECK_THROWS_AS(q.set_vt(1, -1ms), pgq::InvalidArgument);
+  auto m = q.metrics();
+  CHECK(m.queue_length == 1);
+  CHECK(m.total_messages == 1);
+  CHECK(q.read(1s, 5).at(0).read_ct == 1);  // the refused reads did not count
+}
