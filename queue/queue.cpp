@@ -54,7 +54,8 @@ void create_queue(pqxx::connection& conn, std::string_view name, QueueOptions op
       " vt timestamptz NOT NULL,"
       " message {t} NOT NULL)",
       fmt::arg("q", live(name)), fmt::arg("t", type)));
-  tx.exec(fmt::format("CREATE INDEX IF NOT EXISTS {q}_vt_idx ON {q} (vt)", fmt::arg("q", live(name))));
+  // No index on vt (PGMQ has one): reads walk the primary key in msg_id order anyway, and an
+  // index on vt would turn every read's UPDATE of vt into a non-HOT update writing both indexes.
   for (const auto& table : {archive_table(name), dead(name)}) {
     tx.exec(fmt::format(
         "CREATE TABLE IF NOT EXISTS {a} ("
@@ -134,6 +135,7 @@ Queue::Queue(pqxx::connection& conn, std::string_view name) : conn_(conn), name_
                               q, a));
   prep("set_vt", fmt::format("UPDATE {q} AS m SET vt = {vt} WHERE m.msg_id = $1 RETURNING {cols}", fmt::arg("q", q),
                              fmt::arg("vt", vt_expr), fmt::arg("cols", kCols)));
+  prep("set_vt_batch", fmt::format("UPDATE {} SET vt = {} WHERE msg_id = ANY($1::bigint[]) RETURNING msg_id", q, vt_expr));
   prep("purge", fmt::format("WITH gone AS (DELETE FROM {} RETURNING 1) SELECT count(*) FROM gone", q));
   prep("metrics",
        fmt::format("SELECT (SELECT count(*) FROM {q}),"
@@ -253,10 +255,26 @@ std::optional<Message> Queue::set_vt(int64_t msg_id, ms vt) {
   return std::move(msgs.front());
 }
 
+std::vector<int64_t> Queue::set_vt(const std::vector<int64_t>& msg_ids, ms vt) {
+  pqxx::nontransaction tx(conn_);
+  return set_vt(tx, msg_ids, vt);
+}
+
+std::vector<int64_t> Queue::set_vt(pqxx::transaction_base& tx, const std::vector<int64_t>& msg_ids, ms vt) {
+  check_duration(vt, "vt");
+  std::vector<int64_t> out;
+  if (msg_ids.empty()) return out;
+  for (const auto& row : tx.exec_prepared(stmt("set_vt_batch"), pg_array(msg_ids), vt.count()))
+    out.push_back(row[0].as<int64_t>());
+  return out;
+}
+
 int64_t Queue::purge() {
   pqxx::nontransaction tx(conn_);
-  return tx.exec_prepared(stmt("purge"))[0][0].as<int64_t>();
+  return purge(tx);
 }
+
+int64_t Queue::purge(pqxx::transaction_base& tx) { return tx.exec_prepared(stmt("purge"))[0][0].as<int64_t>(); }
 
 Metrics Queue::metrics() {
   pqxx::nontransaction tx(conn_);

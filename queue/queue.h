@@ -91,7 +91,10 @@ class Queue {
   std::vector<int64_t> archive(const std::vector<int64_t>& msg_ids);
   // Makes a message visible again at now + vt (0 releases it at once). Empty if it does not exist.
   std::optional<Message> set_vt(int64_t msg_id, ms vt);
+  std::vector<int64_t> set_vt(const std::vector<int64_t>& msg_ids, ms vt);  // ids that exist
+  std::vector<int64_t> set_vt(pqxx::transaction_base& tx, const std::vector<int64_t>& msg_ids, ms vt);
   int64_t purge();  // deletes every live message, returns how many
+  int64_t purge(pqxx::transaction_base& tx);
   Metrics metrics();
 
   // Runs fn(tx) and deletes msg_ids in ONE transaction: a crash between the consumer's work and
