@@ -1,0 +1,773 @@
+#include "engine/http_server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <system_error>
+#include <unordered_map>
+
+namespace net {
+
+namespace {
+
+constexpr size_t kMaxHeaders = 64;
+constexpr size_t kReadChunk = 4096;
+constexpr int kAcceptBatch = 64;
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (lower(a[i]) != lower(b[i])) return false;
+  return true;
+}
+
+// True if the comma-separated header value holds `token` (case-insensitive), e.g. "keep-alive, close".
+bool has_token(std::string_view value, std::string_view token) {
+  while (!value.empty()) {
+    size_t comma = value.find(',');
+    std::string_view part = value.substr(0, comma);
+    while (!part.empty() && (part.front() == ' ' || part.front() == '\t')) part.remove_prefix(1);
+    while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
+    if (iequals(part, token)) return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+std::string_view reason(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Status";
+  }
+}
+
+bool is_token_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
+[[noreturn]] void throw_errno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Request
+
+std::string_view Request::header(std::string_view name) const {
+  for (const auto& h : headers)
+    if (iequals(h.first, name)) return h.second;
+  return {};
+}
+
+std::string_view Request::query_param(std::string_view key) const {
+  std::string_view q = query;
+  while (!q.empty()) {
+    size_t amp = q.find('&');
+    std::string_view pair = q.substr(0, amp);
+    size_t eq = pair.find('=');
+    std::string_view k = pair.substr(0, eq);
+    if (k == key) return eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    if (amp == std::string_view::npos) break;
+    q.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+std::string url_decode(std::string_view raw) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(raw.size());
+  for (size_t i = 0; i < raw.size(); ++i) {
+    char c = raw[i];
+    if (c == '%' && i + 2 < raw.size() && hex(raw[i + 1]) >= 0 && hex(raw[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(raw[i + 1]) * 16 + hex(raw[i + 2])));
+      i += 2;
+    } else if (c == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-loop state
+
+struct Conn;
+
+struct ServerWorker : IoHandler {
+  EventLoop loop;
+  std::thread thread;
+  int listen_fd = -1;
+  bool owns_listen_fd = true;  // false when the fd is shared by every loop (unix socket)
+  bool exclusive = false;      // EPOLLEXCLUSIVE: wake one loop per connection on a shared fd
+  bool tcp = true;
+  bool accept_paused = false;
+  const HttpServer::Options* opts = nullptr;
+  const Handler* handler = nullptr;
+  std::weak_ptr<ServerWorker> self;
+  std::unordered_map<uint64_t, Conn*> conns;  // what Responders resolve through: never a raw pointer
+  uint64_t next_conn_id = 1;
+  size_t read_cap = 0;  // unparsed bytes a connection may hold before reading pauses
+  int sweep_ms = 1000;
+
+  void on_io(uint32_t events) override;  // the listening socket
+  Responder responder(uint64_t conn_id, uint64_t req_no) const { return Responder(self, conn_id, req_no); }
+  void deliver(uint64_t conn_id, uint64_t req_no, int status, std::string&& body, std::string_view ctype);
+  void sweep();
+  void shutdown();
+  void arm_listen();
+};
+
+struct Conn : IoHandler {
+  ServerWorker* w;
+  int fd;
+  uint64_t id;
+  std::vector<char> buf;  // received bytes; [rpos, len) not yet consumed
+  size_t rpos = 0, len = 0;
+  std::string out;        // unsent response bytes (only after a partial write)
+  size_t opos = 0;
+  std::string head;       // reused response-header scratch
+  std::vector<HeaderField> hdrs;
+  uint64_t req_no = 0;
+  bool in_flight = false;     // a request was handed to the handler and awaits its response
+  bool close_after = false;   // the in-flight request asked for Connection: close
+  bool closing = false;       // close once `out` drains
+  bool dispatching = false;   // inside the handler call: send() must not re-enter the parser
+  bool read_paused = false;   // stopped reading with data possibly left in the socket (buffer full)
+  bool peer_eof = false;
+  bool continue_sent = false;
+  bool confirm_keep_alive = false;
+  bool closed = false;
+  Clock::time_point last_active;
+
+  Conn(ServerWorker* w_, int fd_, uint64_t id_) : w(w_), fd(fd_), id(id_) { buf.resize(kReadChunk); }
+
+  void on_io(uint32_t events) override;
+  bool read_socket();  // false if the connection was closed
+  void drive();
+  void process_input();
+  void complete(int status, std::string_view body, std::string_view ctype, bool force_close);
+  void fail(int status, std::string_view msg);
+  bool write_out(const char* a, size_t alen, const char* b, size_t blen);
+  void flush();
+  void close_conn();
+  bool out_pending() const { return opos < out.size(); }
+};
+
+void Conn::close_conn() {
+  if (closed) return;
+  closed = true;
+  w->loop.del_fd(fd);
+  ::close(fd);
+  w->conns.erase(id);
+  // Deleted after this iteration: an event for this handler may still be in the current batch.
+  Conn* self = this;
+  w->loop.post([self] { delete self; });
+}
+
+void Conn::on_io(uint32_t events) {
+  if (closed) return;
+  if (events & EPOLLERR) {
+    close_conn();
+    return;
+  }
+  if ((events & EPOLLOUT) && out_pending()) {
+    flush();
+    if (closed) return;
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
+    if (!read_socket()) return;
+    drive();
+    if (closed) return;
+  }
+  if (peer_eof && !closed) {
+    // The client finished sending: answer what is in flight (if the socket still takes it), then close.
+    if (in_flight || out_pending()) closing = true;
+    else close_conn();
+  }
+}
+
+bool Conn::read_socket() {
+  for (;;) {
+    if (len - rpos >= w->read_cap) {
+      read_paused = true;
+      return true;
+    }
+    if (rpos > 0 && rpos == len) rpos = len = 0;
+    if (buf.size() - len < kReadChunk) {
+      if (rpos > 0) {  // compact before growing
+        std::memmove(buf.data(), buf.data() + rpos, len - rpos);
+        len -= rpos;
+        rpos = 0;
+      }
+      if (buf.size() - len < kReadChunk) buf.resize(std::max(buf.size() * 2, len + kReadChunk));
+    }
+    size_t want = buf.size() - len;
+    ssize_t n = ::recv(fd, buf.data() + len, want, 0);
+    if (n > 0) {
+      len += static_cast<size_t>(n);
+      last_active = w->loop.now();
+      // A short read means the socket is drained; with EPOLLET any later data raises a new edge.
+      if (static_cast<size_t>(n) < want) return true;
+      continue;
+    }
+    if (n == 0) {
+      peer_eof = true;
+      return true;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+    close_conn();
+    return false;
+  }
+}
+
+void Conn::drive() {
+  for (;;) {
+    process_input();
+    if (closed || in_flight || out_pending() || closing || !read_paused) return;
+    read_paused = false;
+    if (!read_socket()) return;
+  }
+}
+
+void Conn::fail(int status, std::string_view msg) {
+  in_flight = true;
+  ++req_no;
+  std::string body = "{\"error\":\"";
+  body += msg;
+  body += "\"}";
+  complete(status, body, "application/json", true);
+}
+
+void Conn::process_input() {
+  const auto& o = *w->opts;
+  while (!closed && !in_flight && !closing && !out_pending()) {
+    const char* base = buf.data() + rpos;
+    size_t avail = len - rpos;
+    if (avail == 0) return;
+    std::string_view data(base, avail);
+    size_t end = data.find("\r\n\r\n");
+    if (end == std::string_view::npos) {
+      if (avail > o.max_header) fail(431, "request header too large");
+      return;
+    }
+    size_t head_len = end + 4;
+    if (head_len > o.max_header) {
+      fail(431, "request header too large");
+      return;
+    }
+
+    // Request line: METHOD SP target SP HTTP/1.x
+    std::string_view lines = data.substr(0, end + 2);
+    size_t eol = lines.find("\r\n");
+    std::string_view rl = lines.substr(0, eol);
+    size_t sp1 = rl.find(' ');
+    size_t sp2 = sp1 == std::string_view::npos ? sp1 : rl.find(' ', sp1 + 1);
+    if (sp1 == 0 || sp2 == std::string_view::npos || sp2 == sp1 + 1) {
+      fail(400, "malformed request line");
+      return;
+    }
+    Request req;
+    req.method = rl.substr(0, sp1);
+    req.target = rl.substr(sp1 + 1, sp2 - sp1 - 1);
+    std::string_view version = rl.substr(sp2 + 1);
+    bool http10;
+    if (version == "HTTP/1.1") http10 = false;
+    else if (version == "HTTP/1.0") http10 = true;
+    else {
+      fail(400, "unsupported HTTP version");
+      return;
+    }
+    bool bad = false;
+    for (char c : req.method) bad |= !is_token_char(c);
+    for (char c : req.target) bad |= (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f);
+    if (bad) {
+      fail(400, "malformed request line");
+      return;
+    }
+    size_t qm = req.target.find('?');
+    req.path = req.target.substr(0, qm);
+    if (qm != std::string_view::npos) req.query = req.target.substr(qm + 1);
+
+    // Header fields
+    hdrs.clear();
+    std::string_view rest = lines.substr(eol + 2);
+    while (!rest.empty()) {
+      size_t le = rest.find("\r\n");
+      std::string_view line = rest.substr(0, le);
+      rest.remove_prefix(le + 2);
+      size_t colon = line.find(':');
+      if (colon == 0 || colon == std::string_view::npos) {
+        fail(400, "malformed header field");
+        return;
+      }
+      std::string_view name = line.substr(0, colon);
+      for (char c : name)
+        if (!is_token_char(c)) {  // also rejects obsolete line folding and "name :"
+          fail(400, "malformed header field");
+          return;
+        }
+      std::string_view value = line.substr(colon + 1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+      if (hdrs.size() == kMaxHeaders) {
+        fail(431, "too many header fields");
+        return;
+      }
+      hdrs.emplace_back(name, value);
+    }
+    req.headers = hdrs;
+
+    size_t content_length = 0;
+    bool have_length = false;
+    bool expect_continue = false;
+    bool keep_alive = !http10;
+    for (const auto& [name, value] : hdrs) {
+      if (iequals(name, "content-length")) {
+        size_t v = 0;
+        auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+        if (ec != std::errc{} || p != value.data() + value.size() || value.empty() ||
+            (have_length && v != content_length)) {
+          fail(400, "invalid Content-Length");
+          return;
+        }
+        content_length = v;
+        have_length = true;
+      } else if (iequals(name, "transfer-encoding")) {
+        fail(411, "chunked request bodies are not supported; send Content-Length");
+        return;
+      } else if (iequals(name, "connection")) {
+        if (has_token(value, "close")) keep_alive = false;
+        else if (http10 && has_token(value, "keep-alive")) keep_alive = true;
+      } else if (iequals(name, "expect")) {
+        expect_continue = iequals(value, "100-continue");
+      }
+    }
+    if (content_length > o.max_body) {
+      fail(413, "request body too large");
+      return;
+    }
+    if (avail < head_len + content_length) {
+      // Body still arriving: make room for all of it, and unblock clients that wait for 100.
+      if (buf.size() < rpos + head_len + content_length) {
+        // Views into buf are not live here, so moving the buffer is safe.
+        std::memmove(buf.data(), buf.data() + rpos, len - rpos);
+        len -= rpos;
+        rpos = 0;
+        if (buf.size() < head_len + content_length + kReadChunk) buf.resize(head_len + content_length + kReadChunk);
+      }
+      if (w->tcp) {
+        // A client without TCP_NODELAY holds the body back (Nagle) until our ACK of the header
+        // segment, which delayed-ACK would postpone by ~40 ms: acknowledge right away.
+        int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+      }
+      if (expect_continue && !http10 && !continue_sent) {
+        continue_sent = true;
+        static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        write_out(kContinue, sizeof kContinue - 1, nullptr, 0);
+      }
+      return;
+    }
+    req.body = data.substr(head_len, content_length);
+    req.keep_alive = keep_alive;
+
+    in_flight = true;
+    continue_sent = false;
+    close_after = !keep_alive;
+    confirm_keep_alive = http10 && keep_alive;  // HTTP/1.0 closes unless the response says otherwise
+    uint64_t no = ++req_no;
+    dispatching = true;
+    try {
+      (*w->handler)(req, w->responder(id, no));
+    } catch (const std::exception&) {
+      // A throwing handler must not take the loop down; the client gets a 500 instead.
+      if (!closed && in_flight && req_no == no) complete(500, "{\"error\":\"internal error\"}", "application/json", false);
+    }
+    dispatching = false;
+    rpos += head_len + content_length;
+    if (rpos == len) rpos = len = 0;
+  }
+}
+
+bool Conn::write_out(const char* a, size_t alen, const char* b, size_t blen) {
+  if (out_pending()) {  // keep order behind what is already queued
+    out.append(a, alen);
+    if (blen) out.append(b, blen);
+    return true;
+  }
+  iovec iov[2] = {{const_cast<char*>(a), alen}, {const_cast<char*>(b), blen}};
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = blen ? 2 : 1;
+  size_t total = alen + blen;
+  ssize_t n;
+  do {
+    n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      close_conn();
+      return false;
+    }
+    n = 0;
+  }
+  size_t sent = static_cast<size_t>(n);
+  if (sent < total) {
+    out.clear();
+    opos = 0;
+    if (sent < alen) {
+      out.append(a + sent, alen - sent);
+      if (blen) out.append(b, blen);
+    } else {
+      out.append(b + (sent - alen), blen - (sent - alen));
+    }
+  }
+  return true;
+}
+
+void Conn::flush() {
+  while (out_pending()) {
+    ssize_t n = ::send(fd, out.data() + opos, out.size() - opos, MSG_NOSIGNAL);
+    if (n > 0) {
+      opos += static_cast<size_t>(n);
+      last_active = w->loop.now();
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    close_conn();
+    return;
+  }
+  out.clear();
+  opos = 0;
+  if (closing) {
+    if (!in_flight) close_conn();
+    return;
+  }
+  drive();
+}
+
+void Conn::complete(int status, std::string_view body, std::string_view ctype, bool force_close) {
+  if (closed || !in_flight) return;
+  in_flight = false;
+  bool close_now = force_close || close_after || closing;
+  bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
+
+  char num[24];
+  head.clear();
+  head.append("HTTP/1.1 ");
+  auto r = std::to_chars(num, num + sizeof num, status);
+  head.append(num, r.ptr);
+  head.push_back(' ');
+  head.append(reason(status));
+  head.append("\r\n");
+  if (!no_body) {
+    head.append("Content-Type: ");
+    head.append(ctype);
+    head.append("\r\nContent-Length: ");
+    r = std::to_chars(num, num + sizeof num, body.size());
+    head.append(num, r.ptr);
+    head.append("\r\n");
+  }
+  if (close_now) head.append("Connection: close\r\n");
+  else if (confirm_keep_alive) head.append("Connection: keep-alive\r\n");
+  head.append("\r\n");
+  if (no_body) body = {};
+
+  if (!write_out(head.data(), head.size(), body.data(), body.size())) return;
+  last_active = w->loop.now();
+  if (close_now) {
+    closing = true;
+    if (!out_pending()) close_conn();
+    return;
+  }
+  if (!dispatching) {
+    drive();
+    if (!closed && peer_eof && !in_flight && !out_pending()) close_conn();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker: accepting, delivering, sweeping
+
+void ServerWorker::on_io(uint32_t) {
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors: stop polling the listener briefly instead of spinning on it.
+        std::fprintf(stderr, "http_server: accept: %s; pausing accepts for 100 ms\n", std::strerror(errno));
+        loop.del_fd(listen_fd);
+        accept_paused = true;
+        loop.add_timer(std::chrono::milliseconds(100), [this] {
+          accept_paused = false;
+          if (listen_fd >= 0) arm_listen();
+        });
+      }
+      return;  // EAGAIN: another loop took it, or the queue is empty
+    }
+    if (tcp) {
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    uint64_t id = next_conn_id++;
+    auto* c = new Conn(this, fd, id);
+    c->last_active = loop.now();
+    conns.emplace(id, c);
+    loop.add_fd(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c);
+  }
+}
+
+void ServerWorker::arm_listen() {
+  loop.add_fd(listen_fd, EPOLLIN | (exclusive ? EPOLLEXCLUSIVE : 0u), this);
+}
+
+void ServerWorker::deliver(uint64_t conn_id, uint64_t req_no, int status, std::string&& body,
+                           std::string_view ctype) {
+  auto it = conns.find(conn_id);
+  if (it == conns.end()) return;  // the client went away meanwhile
+  Conn* c = it->second;
+  if (c->req_no != req_no) return;  // a second send() for an already answered request
+  c->complete(status, body, ctype, false);
+}
+
+void ServerWorker::sweep() {
+  auto now = loop.now();
+  auto limit = std::chrono::milliseconds(opts->idle_timeout_ms);
+  std::vector<Conn*> idle;
+  for (auto& [id, c] : conns)
+    if (!c->in_flight && now - c->last_active > limit) idle.push_back(c);
+  for (Conn* c : idle) c->close_conn();
+  loop.add_timer(std::chrono::milliseconds(sweep_ms), [this] { sweep(); });
+}
+
+void ServerWorker::shutdown() {
+  if (listen_fd >= 0) {
+    if (!accept_paused) loop.del_fd(listen_fd);
+    if (owns_listen_fd) ::close(listen_fd);
+    listen_fd = -1;
+  }
+  std::vector<Conn*> all;
+  all.reserve(conns.size());
+  for (auto& [id, c] : conns) all.push_back(c);
+  for (Conn* c : all) c->close_conn();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responder
+
+EventLoop* Responder::loop() const {
+  auto w = worker_.lock();
+  return w ? &w->loop : nullptr;
+}
+
+void Responder::send(int status, std::string body, std::string_view content_type) const {
+  auto w = worker_.lock();
+  if (!w) return;
+  if (w->loop.in_loop_thread()) {
+    w->deliver(conn_id_, req_no_, status, std::move(body), content_type);
+    return;
+  }
+  // Raw pointer on purpose: the function only ever runs on that loop, which the worker owns.
+  ServerWorker* raw = w.get();
+  w->loop.post([raw, id = conn_id_, no = req_no_, status, body = std::move(body),
+                ct = std::string(content_type)]() mutable { raw->deliver(id, no, status, std::move(body), ct); });
+}
+
+// ---------------------------------------------------------------------------------------------
+// HttpServer
+
+namespace {
+
+int make_tcp_listener(const std::string& host, const std::string& port, bool reuseport) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  const char* h = (host.empty() || host == "*") ? nullptr : host.c_str();
+  int rc = ::getaddrinfo(h, port.c_str(), &hints, &res);
+  if (rc != 0) throw std::runtime_error("http_server: cannot resolve '" + host + "': " + gai_strerror(rc));
+  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    ::freeaddrinfo(res);
+    throw_errno("socket");
+  }
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuseport) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (::bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
+    int e = errno;
+    ::freeaddrinfo(res);
+    ::close(fd);
+    throw std::system_error(e, std::generic_category(), "bind " + host + ":" + port);
+  }
+  ::freeaddrinfo(res);
+  if (::listen(fd, 4096) != 0) {
+    int e = errno;
+    ::close(fd);
+    throw std::system_error(e, std::generic_category(), "listen");
+  }
+  return fd;
+}
+
+int make_unix_listener(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.empty() || path.size() >= sizeof addr.sun_path)
+    throw std::runtime_error("http_server: bad unix socket path '" + path + "'");
+  struct stat st{};
+  if (::lstat(path.c_str(), &st) == 0) {
+    // Only a socket left by an earlier run is removed; anything else at that path is a mistake.
+    if (!S_ISSOCK(st.st_mode)) throw std::runtime_error("http_server: '" + path + "' exists and is not a socket");
+    ::unlink(path.c_str());
+  }
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw_errno("socket");
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    int e = errno;
+    ::close(fd);
+    throw std::system_error(e, std::generic_category(), "bind " + path);
+  }
+  if (::listen(fd, 4096) != 0) {
+    int e = errno;
+    ::close(fd);
+    throw std::system_error(e, std::generic_category(), "listen");
+  }
+  return fd;
+}
+
+uint16_t bound_port(int fd) {
+  sockaddr_storage ss{};
+  socklen_t sl = sizeof ss;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) != 0) return 0;
+  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  return 0;
+}
+
+}  // namespace
+
+HttpServer::HttpServer(Options opts, Handler handler) : opts_(std::move(opts)), handler_(std::move(handler)) {
+  if (opts_.threads < 1) opts_.threads = 1;
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+EventLoop& HttpServer::loop(int i) { return workers_.at(static_cast<size_t>(i))->loop; }
+
+void HttpServer::start() {
+  if (running_) return;
+  const bool is_unix = opts_.listen.rfind("unix:", 0) == 0;
+  std::vector<int> fds;
+  try {
+    if (is_unix) {
+      shared_listen_fd_ = make_unix_listener(opts_.listen.substr(5));
+    } else {
+      std::string l = opts_.listen;
+      size_t colon = l.rfind(':');
+      if (colon == std::string::npos) throw std::runtime_error("http_server: listen must be host:port, got '" + l + "'");
+      std::string host = l.substr(0, colon), port = l.substr(colon + 1);
+      if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+      bool reuseport = opts_.threads > 1;
+      fds.push_back(make_tcp_listener(host, port, reuseport));
+      port_ = bound_port(fds[0]);
+      // Port 0 picked a free port: the other per-thread listeners must join that same one.
+      for (int i = 1; i < opts_.threads; ++i) fds.push_back(make_tcp_listener(host, std::to_string(port_), true));
+    }
+  } catch (...) {
+    for (int fd : fds) ::close(fd);
+    throw;
+  }
+
+  for (int i = 0; i < opts_.threads; ++i) {
+    auto w = std::make_shared<ServerWorker>();
+    w->self = w;
+    w->opts = &opts_;
+    w->handler = &handler_;
+    w->tcp = !is_unix;
+    w->listen_fd = is_unix ? shared_listen_fd_ : fds[static_cast<size_t>(i)];
+    w->owns_listen_fd = !is_unix;
+    w->exclusive = is_unix && opts_.threads > 1;
+    w->read_cap = opts_.max_header + opts_.max_body + 2 * kReadChunk;
+    w->sweep_ms = std::clamp(opts_.idle_timeout_ms / 4, 10, 1000);
+    workers_.push_back(w);
+  }
+  for (auto& w : workers_) {
+    ServerWorker* raw = w.get();
+    raw->arm_listen();  // before run(): epoll_ctl is thread-safe and thread creation orders it
+    raw->loop.post([raw] { raw->loop.add_timer(std::chrono::milliseconds(raw->sweep_ms), [raw] { raw->sweep(); }); });
+    raw->thread = std::thread([raw] { raw->loop.run(); });
+  }
+  running_ = true;
+}
+
+void HttpServer::stop() {
+  if (!running_) return;
+  running_ = false;
+  for (auto& w : workers_) {
+    ServerWorker* raw = w.get();
+    raw->loop.post([raw] { raw->shutdown(); });
+    raw->loop.stop();
+  }
+  for (auto& w : workers_)
+    if (w->thread.joinable()) w->thread.join();
+  if (shared_listen_fd_ >= 0) {
+    ::close(shared_listen_fd_);
+    shared_listen_fd_ = -1;
+    ::unlink(opts_.listen.substr(5).c_str());
+  }
+}
+
+}  // namespace net

@@ -1,0 +1,95 @@
+// A small HTTP/1.1 server on net::EventLoop, for the engine's API and the processor simulator.
+// Why not cpp-httplib: it pins one thread per keep-alive connection and sleeps up to 1 ms between
+// requests; here hundreds of keep-alive connections share one loop thread and a response leaves
+// in a single writev as soon as it is ready, which is what a sub-millisecond p99 needs.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "engine/event_loop.h"
+
+namespace net {
+
+using HeaderField = std::pair<std::string_view, std::string_view>;
+
+struct Request {
+  std::string_view method, target, path, query, body;
+  std::span<const HeaderField> headers;  // in arrival order, names as sent
+  bool keep_alive = true;                // what the connection will do after this request
+
+  // Case-insensitive name; empty if absent (first occurrence wins).
+  std::string_view header(std::string_view name) const;
+  // The raw (still percent-encoded) value of the first `key=` in the query; empty if absent.
+  // Use url_decode() when values may carry escapes (e.g. "%3A" in timestamps).
+  std::string_view query_param(std::string_view key) const;
+};
+
+// Percent-decoding of a query component ("+" becomes a space). Invalid escapes are kept verbatim.
+std::string url_decode(std::string_view raw);
+
+class HttpServer;
+struct ServerWorker;
+
+// Cheap copyable handle that answers one request. send() may be called later and from any thread,
+// at most once per request (further calls are ignored). If the connection has gone away meanwhile,
+// or the server has been stopped, it is a no-op.
+class Responder {
+ public:
+  Responder() = default;
+  void send(int status, std::string body, std::string_view content_type = "application/json") const;
+  // The loop that owns the connection (for timers); nullptr if the server is gone.
+  EventLoop* loop() const;
+
+ private:
+  friend struct ServerWorker;
+  Responder(std::weak_ptr<ServerWorker> w, uint64_t conn_id, uint64_t req_no)
+      : worker_(std::move(w)), conn_id_(conn_id), req_no_(req_no) {}
+  std::weak_ptr<ServerWorker> worker_;  // weak: responders parked in the loop's own timers must not keep it alive
+  uint64_t conn_id_ = 0;
+  uint64_t req_no_ = 0;
+};
+
+// Called on a loop thread. The Request's views are valid only during the call.
+using Handler = std::function<void(const Request&, Responder)>;
+
+class HttpServer {
+ public:
+  struct Options {
+    std::string listen = "127.0.0.1:0";  // "host:port" or "unix:/path/to.sock"
+    int threads = 1;
+    size_t max_body = 16 * 1024;
+    size_t max_header = 8 * 1024;
+    int idle_timeout_ms = 60000;
+  };
+
+  HttpServer(Options opts, Handler handler);
+  ~HttpServer();  // stops if still running
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and listens (backlog 4096, SO_REUSEADDR; SO_REUSEPORT, one listener per thread, for TCP),
+  // spawns `threads` loop threads and returns. Throws std::system_error if the address is unusable.
+  void start();
+  // Stops accepting, closes every connection, joins the threads. Idempotent.
+  void stop();
+
+  uint16_t port() const { return port_; }  // actual bound TCP port; 0 for unix sockets
+  EventLoop& loop(int i);
+  int thread_count() const { return static_cast<int>(workers_.size()); }
+
+ private:
+  Options opts_;
+  Handler handler_;
+  std::vector<std::shared_ptr<ServerWorker>> workers_;
+  uint16_t port_ = 0;
+  bool running_ = false;
+  int shared_listen_fd_ = -1;  // unix socket: one listening fd polled by every loop
+};
+
+}  // namespace net

@@ -1,0 +1,457 @@
+// net::HttpServer over real sockets: a hand-rolled client for byte-exact cases (pipelining,
+// malformed input, disconnects) and cpp-httplib as an independent HTTP implementation.
+#include <doctest/doctest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/http_server.h"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct RawResponse {
+  int status = 0;
+  std::string head;  // status line + header fields
+  std::string body;
+  bool ok = false;  // a complete response was read
+  bool has_header(std::string_view h) const { return head.find(h) != std::string::npos; }
+};
+
+// Blocking client socket with a receive timeout, so a server bug fails the test instead of hanging it.
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    init();
+  }
+  explicit RawClient(const std::string& unix_path) {
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::memcpy(a.sun_path, unix_path.data(), unix_path.size());
+    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    init();
+  }
+  ~RawClient() { close(); }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  void send(std::string_view s) {
+    while (!s.empty()) {
+      ssize_t n = ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL);
+      REQUIRE(n > 0);
+      s.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+  RawResponse read_response() {
+    RawResponse r;
+    size_t end;
+    while ((end = buf_.find("\r\n\r\n")) == std::string::npos)
+      if (!fill()) return r;
+    r.head = buf_.substr(0, end + 2);
+    buf_.erase(0, end + 4);
+    r.status = std::atoi(r.head.c_str() + 9);
+    size_t cl = 0;
+    if (auto p = r.head.find("Content-Length: "); p != std::string::npos) cl = std::stoul(r.head.substr(p + 16));
+    while (buf_.size() < cl)
+      if (!fill()) return r;
+    r.body = buf_.substr(0, cl);
+    buf_.erase(0, cl);
+    r.ok = true;
+    return r;
+  }
+  // True if the server closed the connection (read returns 0) within the receive timeout.
+  bool closed_by_peer() {
+    char c;
+    ssize_t n = ::recv(fd_, &c, 1, 0);
+    return n == 0 || (n < 0 && errno == ECONNRESET);
+  }
+  int fd() const { return fd_; }
+
+ private:
+  void init() {
+    timeval tv{5, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  bool fill() {
+    char tmp[65536];
+    ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+    if (n <= 0) return false;
+    buf_.append(tmp, static_cast<size_t>(n));
+    return true;
+  }
+  int fd_ = -1;
+  std::string buf_;
+};
+
+std::string get(std::string_view path, std::string_view extra = "") {
+  return "GET " + std::string(path) + " HTTP/1.1\r\nHost: x\r\n" + std::string(extra) + "\r\n";
+}
+
+std::string post(std::string_view path, std::string_view body) {
+  return "POST " + std::string(path) + " HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + std::string(body);
+}
+
+// Echoes method, path, query and body: enough to tell requests apart.
+net::Handler echo_handler() {
+  return [](const net::Request& req, net::Responder res) {
+    res.send(200, std::string(req.method) + " " + std::string(req.path) + " q=" + std::string(req.query) +
+                      " b=" + std::string(req.body),
+             "text/plain");
+  };
+}
+
+net::HttpServer::Options opts_default() { return {}; }
+
+std::string fmt_path(int i) {
+  std::string p(1, '/');  // not "/" + to_string(): GCC 12 raises a false -Wrestrict on that
+  p += std::to_string(i);
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("keep-alive connections serve many requests") {
+  net::HttpServer srv(opts_default(), echo_handler());
+  srv.start();
+  RawClient c(srv.port());
+  for (int i = 0; i < 20; ++i) {
+    c.send(post("/p" + std::to_string(i), "body" + std::to_string(i)));
+    auto r = c.read_response();
+    REQUIRE(r.ok);
+    CHECK(r.status == 200);
+    CHECK(r.body == "POST /p" + std::to_string(i) + " q= b=body" + std::to_string(i));
+    CHECK(r.has_header("Content-Type: text/plain\r\n"));
+    CHECK_FALSE(r.has_header("Connection: close"));
+  }
+  srv.stop();
+}
+
+TEST_CASE("request parts and headers are exposed") {
+  std::string seen;
+  net::HttpServer srv(opts_default(), [&](const net::Request& req, net::Responder res) {
+    seen = std::string(req.header("x-token")) + "|" + std::string(req.header("X-MISSING")) + "|" +
+           std::string(req.query_param("from")) + "|" + std::string(req.query_param("to")) + "|" +
+           net::url_decode(req.query_param("from")) + "|" + std::string(req.target);
+    res.send(200, "{}");
+  });
+  srv.start();
+  RawClient c(srv.port());
+  c.send(get("/s?from=2025-07-10T12%3A00%3A00Z&to=b&x=", "X-Token:  abc \r\n"));
+  auto r = c.read_response();
+  REQUIRE(r.ok);
+  CHECK(r.has_header("Content-Type: application/json"));
+  CHECK(seen == "abc||2025-07-10T12%3A00%3A00Z|b|2025-07-10T12:00:00Z|/s?from=2025-07-10T12%3A00%3A00Z&to=b&x=");
+}
+
+TEST_CASE("pipelined requests are answered in order") {
+  // The first request is answered last in wall time if the server did not serialise them.
+  std::mutex mu;
+  std::vector<std::thread> threads;
+  net::HttpServer srv(opts_default(), [&](const net::Request& req, net::Responder res) {
+    int n = std::stoi(std::string(req.path.substr(1)));
+    std::lock_guard lk(mu);
+    threads.emplace_back([res, n] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(n == 0 ? 100 : 1));
+      res.send(200, std::to_string(n));
+    });
+  });
+  srv.start();
+  RawClient c(srv.port());
+  std::string batch;
+  for (int i = 0; i < 5; ++i) batch += get(fmt_path(i));
+  c.send(batch);
+  for (int i = 0; i < 5; ++i) {
+    auto r = c.read_response();
+    REQUIRE(r.ok);
+    CHECK(r.body == std::to_string(i));
+  }
+  srv.stop();
+  for (auto& t : threads) t.join();
+}
+
+TEST_CASE("Connection close and HTTP 1.0 close after the response") {
+  net::HttpServer srv(opts_default(), echo_handler());
+  srv.start();
+  {
+    RawClient c(srv.port());
+    c.send(get("/a", "Connection: close\r\n"));
+    auto r = c.read_response();
+    REQUIRE(r.ok);
+    CHECK(r.has_header("Connection: close\r\n"));
+    CHECK(c.closed_by_peer());
+  }
+  {
+    RawClient c(srv.port());
+    c.send("GET /b HTTP/1.0\r\n\r\n");
+    auto r = c.read_response();
+    REQUIRE(r.ok);
+    CHECK(r.body == "GET /b q= b=");
+    CHECK(c.closed_by_peer());
+  }
+  {
+    RawClient c(srv.port());
+    c.send("GET /c HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    auto r = c.read_response();
+    REQUIRE(r.ok);
+    CHECK(r.has_header("Connection: keep-alive\r\n"));
+    c.send("GET /d HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    CHECK(c.read_response().body == "GET /d q= b=");
+  }
+}
+
+TEST_CASE("malformed and oversized requests get 400 413 431 411") {
+  net::HttpServer::Options o;
+  o.max_body = 100;
+  o.max_header = 512;
+  net::HttpServer srv(o, echo_handler());
+  srv.start();
+  auto expect = [&](const std::string& raw, int status) {
+    CAPTURE(raw.substr(0, 60));
+    RawClient c(srv.port());
+    c.send(raw);
+    auto r = c.read_response();
+    REQUIRE(r.ok);
+    CHECK(r.status == status);
+    CHECK(r.has_header("Connection: close\r\n"));
+    CHECK(r.body.find("\"error\"") != std::string::npos);
+    CHECK(c.closed_by_peer());
+  };
+  expect("GARBAGE\r\n\r\n", 400);
+  expect("GET /x HTTP/2.0\r\n\r\n", 400);
+  expect("GET  HTTP/1.1\r\n\r\n", 400);
+  expect("GET /x HTTP/1.1\r\nNo colon here\r\n\r\n", 400);
+  expect("GET /x HTTP/1.1\r\nBad Name: v\r\n\r\n", 400);
+  expect("POST /x HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400);
+  expect("POST /x HTTP/1.1\r\nContent-Length: 101\r\n\r\n", 413);
+  expect("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 411);
+  expect("GET /x HTTP/1.1\r\nX-Big: " + std::string(600, 'a') + "\r\n\r\n", 431);
+  expect("GET /x HTTP/1.1\r\nX-Big: " + std::string(600, 'a'), 431);  // no end of header in sight
+  // The limits are inclusive: exactly max_body is fine.
+  RawClient c(srv.port());
+  c.send(post("/ok", std::string(100, 'b')));
+  auto r = c.read_response();
+  CHECK(r.status == 200);
+}
+
+TEST_CASE("requests split into tiny reads are reassembled") {
+  net::HttpServer srv(opts_default(), echo_handler());
+  srv.start();
+  RawClient c(srv.port());
+  int one = 1;
+  ::setsockopt(c.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  std::string req = post("/slow", "0123456789");
+  for (char ch : req) {
+    c.send(std::string_view(&ch, 1));
+    std::this_thread::sleep_for(200us);
+  }
+  auto r = c.read_response();
+  REQUIRE(r.ok);
+  CHECK(r.body == "POST /slow q= b=0123456789");
+}
+
+TEST_CASE("large responses survive partial writes to a slow reader") {
+  const std::string big(4 << 20, 'z');
+  net::HttpServer srv(opts_default(), [&](const net::Request&, net::Responder res) { res.send(200, big, "text/plain"); });
+  srv.start();
+  RawClient c(srv.port());
+  c.send(get("/big") + get("/big"));
+  std::this_thread::sleep_for(50ms);  // let the server hit EAGAIN before we start draining
+  for (int i = 0; i < 2; ++i) {
+    auto r = c.read_response();
+    REQUIRE(r.ok);
+    CHECK(r.body.size() == big.size());
+    CHECK(r.body == big);
+  }
+}
+
+TEST_CASE("a responder may answer later from another thread") {
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  net::HttpServer srv(opts_default(), [&](const net::Request& req, net::Responder res) {
+    std::string body(req.body);  // the request's views die when the handler returns
+    std::lock_guard lk(mu);
+    threads.emplace_back([res, body] {
+      std::this_thread::sleep_for(30ms);
+      res.send(201, "{\"echo\":\"" + body + "\"}");
+      res.send(500, "a second send is ignored");
+    });
+  });
+  srv.start();
+  httplib::Client cli("127.0.0.1", srv.port());
+  cli.set_keep_alive(true);
+  for (int i = 0; i < 3; ++i) {
+    auto r = cli.Post("/x", "hello" + std::to_string(i), "text/plain");
+    REQUIRE(r);
+    CHECK(r->status == 201);
+    CHECK(r->body == "{\"echo\":\"hello" + std::to_string(i) + "\"}");
+    CHECK(r->get_header_value("Content-Type") == "application/json");
+  }
+  srv.stop();
+  for (auto& t : threads) t.join();
+}
+
+TEST_CASE("a client that disconnects before its async response does not hurt the server") {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<net::Responder> parked;
+  net::HttpServer srv(opts_default(), [&](const net::Request& req, net::Responder res) {
+    if (req.path == "/park") {
+      std::lock_guard lk(mu);
+      parked.push_back(res);
+      cv.notify_all();
+    } else {
+      res.send(200, "ok");
+    }
+  });
+  srv.start();
+  {
+    RawClient c(srv.port());
+    c.send(get("/park"));
+    std::unique_lock lk(mu);
+    REQUIRE(cv.wait_for(lk, 5s, [&] { return parked.size() == 1; }));
+  }  // client gone with its request pending
+  std::this_thread::sleep_for(50ms);  // let the server notice the hang-up and free the connection
+  parked[0].send(200, "too late");    // from this (foreign) thread: must be a no-op
+  RawClient c2(srv.port());
+  c2.send(get("/other"));
+  auto r = c2.read_response();
+  REQUIRE(r.ok);
+  CHECK(r.body == "ok");
+  // A responder outliving the whole server is a no-op as well.
+  {
+    RawClient c3(srv.port());
+    c3.send(get("/park"));
+    std::unique_lock lk(mu);
+    REQUIRE(cv.wait_for(lk, 5s, [&] { return parked.size() == 2; }));
+  }
+  srv.stop();
+  parked[1].send(200, "after stop");
+}
+
+TEST_CASE("one loop thread serves 500 concurrent connections") {
+  constexpr int kConns = 500;
+  std::vector<net::Responder> held;
+  // Every request is held until all 500 are in: only possible if they are truly concurrent.
+  net::HttpServer srv(opts_default(), [&](const net::Request& req, net::Responder res) {
+    held.push_back(res);
+    (void)req;
+    if (static_cast<int>(held.size()) == kConns) {
+      for (size_t i = 0; i < held.size(); ++i) held[i].send(200, "r");
+      held.clear();
+    }
+  });
+  srv.start();
+  REQUIRE(srv.thread_count() == 1);
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < kConns; ++i) {
+    clients.push_back(std::make_unique<RawClient>(srv.port()));
+    clients.back()->send(get("/c"));
+  }
+  int ok = 0;
+  for (auto& c : clients) ok += c->read_response().status == 200;
+  CHECK(ok == kConns);
+  // And they are still usable afterwards (keep-alive), held again until all are in.
+  for (auto& c : clients) c->send(get("/again"));
+  ok = 0;
+  for (auto& c : clients) ok += c->read_response().status == 200;
+  CHECK(ok == kConns);
+}
+
+TEST_CASE("several loop threads share one port") {
+  std::atomic<int> calls{0};
+  net::HttpServer::Options o;
+  o.threads = 3;
+  net::HttpServer srv(o, [&](const net::Request&, net::Responder res) {
+    ++calls;
+    res.send(200, "t");
+  });
+  srv.start();
+  CHECK(srv.thread_count() == 3);
+  std::vector<std::thread> ts;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 8; ++t)
+    ts.emplace_back([&] {
+      httplib::Client cli("127.0.0.1", srv.port());
+      cli.set_keep_alive(true);
+      for (int i = 0; i < 50; ++i) {
+        auto r = cli.Get("/");
+        if (r && r->status == 200) ++ok;
+      }
+    });
+  for (auto& t : ts) t.join();
+  CHECK(ok == 400);
+  CHECK(calls == 400);
+  srv.stop();
+}
+
+TEST_CASE("listening on a unix socket replaces a stale one") {
+  std::string path = "/tmp/http_server_test_" + std::to_string(::getpid()) + ".sock";
+  for (int round = 0; round < 2; ++round) {  // the second round finds the first one's path
+    net::HttpServer::Options o;
+    o.listen = "unix:" + path;
+    o.threads = 2;
+    net::HttpServer srv(o, echo_handler());
+    srv.start();
+    CHECK(srv.port() == 0);
+    RawClient c(path);
+    c.send(post("/u", "via unix"));
+    auto r = c.read_response();
+    REQUIRE(r.ok);
+    CHECK(r.body == "POST /u q= b=via unix");
+    if (round == 0) {
+      // Leave a stale socket file behind, as a crash would.
+      srv.stop();
+      int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+      sockaddr_un a{};
+      a.sun_family = AF_UNIX;
+      std::memcpy(a.sun_path, path.data(), path.size());
+      REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+      ::close(fd);
+    }
+  }
+  ::unlink(path.c_str());
+}
+
+TEST_CASE("idle connections are closed after the idle timeout") {
+  net::HttpServer::Options o;
+  o.idle_timeout_ms = 100;
+  net::HttpServer srv(o, echo_handler());
+  srv.start();
+  RawClient c(srv.port());
+  c.send(get("/"));
+  REQUIRE(c.read_response().ok);
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(c.closed_by_peer());
+  CHECK(std::chrono::steady_clock::now() - t0 < 4s);
+}
+
+TEST_CASE("bad listen addresses throw") {
+  CHECK_THROWS(net::HttpServer({.listen = "nonsense"}, echo_handler()).start());
+  CHECK_THROWS(net::HttpServer({.listen = "256.1.1.1:80"}, echo_handler()).start());
+  net::HttpServer a(opts_default(), echo_handler());
+  a.start();
+  // Same port without SO_REUSEPORT on both sides: refused.
+  CHECK_THROWS(net::HttpServer({.listen = "127.0.0.1:" + std::to_string(a.port())}, echo_handler()).start());
+}
