@@ -1,0 +1,63 @@
+#include "engine/http_api.h"
+
+#include <fmt/format.h>
+
+#include "engine/metrics.h"
+#include "engine/timefmt.h"
+
+namespace engine {
+namespace {
+
+void answer(net::Responder& r, Route route, int status, std::string body, SteadyClock::time_point arrived,
+            std::string_view content_type = "application/json") {
+  r.send(status, std::move(body), content_type);
+  count_request(route, status,
+                std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - arrived).count());
+}
+
+// An optional ISO-8601 bound: absent or empty is unbounded; anything unparsable is an error.
+bool parse_bound(const net::Request& req, std::string_view key, std::optional<int64_t>& out) {
+  auto raw = req.query_param(key);
+  if (raw.empty()) return true;
+  auto v = parse_iso8601_ms(net::url_decode(raw));
+  if (!v) return false;
+  out = *v;
+  return true;
+}
+
+}  // namespace
+
+net::Handler make_http_handler(const Config& cfg, Ingress& ingress, SummaryService& summary) {
+  return [&cfg, &ingress, &summary](const net::Request& req, net::Responder r) {
+    auto arrived = SteadyClock::now();
+    if (req.path == "/payments") {
+      if (req.method != "POST") return answer(r, kOther, 405, R"({"error":"use POST"})", arrived);
+      auto parsed = parse_payment_request(req.header("Content-Type"), req.body);
+      if (!parsed.ok) return answer(r, kPostPayments, parsed.status, std::move(parsed.error_json), arrived);
+      return ingress.submit(parsed.payment, std::move(r), arrived);
+    }
+    if (req.path == "/payments-summary") {
+      if (req.method != "GET") return answer(r, kOther, 405, R"({"error":"use GET"})", arrived);
+      std::optional<int64_t> from, to;
+      if (!parse_bound(req, "from", from))
+        return answer(r, kGetSummary, 400, R"({"error":"from must be an ISO-8601 UTC timestamp","field":"from"})", arrived);
+      if (!parse_bound(req, "to", to))
+        return answer(r, kGetSummary, 400, R"({"error":"to must be an ISO-8601 UTC timestamp","field":"to"})", arrived);
+      if (from && to && *from > *to)
+        return answer(r, kGetSummary, 400, R"({"error":"from must not be after to","field":"from"})", arrived);
+      return summary.summary(from, to, std::move(r), arrived);
+    }
+    if (req.path == "/purge-payments") {
+      if (req.method != "POST") return answer(r, kOther, 405, R"({"error":"use POST"})", arrived);
+      if (req.header("X-Rinha-Token") != cfg.admin_token)
+        return answer(r, kPurge, 401, R"({"error":"a valid X-Rinha-Token header is required"})", arrived);
+      return summary.purge(std::move(r), arrived);
+    }
+    if (req.path == "/metrics" && req.method == "GET")
+      return answer(r, kMetrics, 200, metrics().render(), arrived, "text/plain; version=0.0.4");
+    if (req.path == "/health" && req.method == "GET") return answer(r, kHealth, 200, R"({"status":"ok"})", arrived);
+    answer(r, kOther, 404, R"({"error":"not found"})", arrived);
+  };
+}
+
+}  // namespace engine

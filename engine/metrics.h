@@ -1,0 +1,57 @@
+// Counters and gauges for GET /metrics (Prometheus text format 0.0.4). Relaxed atomics written by
+// the thread that owns each fact, summed only at scrape time: no lock on any hot path.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "engine/router.h"
+
+namespace engine {
+
+struct Histogram {
+  static constexpr double kBoundsMs[] = {0.1, 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000};
+  static constexpr int kBuckets = sizeof(kBoundsMs) / sizeof(kBoundsMs[0]);
+  std::atomic<uint64_t> le[kBuckets + 1] = {};  // non-cumulative here; the last is +Inf
+  std::atomic<uint64_t> count{0};
+  std::atomic<uint64_t> sum_us{0};
+  void observe_us(int64_t us);
+};
+
+enum Route : uint8_t { kPostPayments, kGetSummary, kPurge, kMetrics, kHealth, kOther, kRouteCount };
+enum Outcome : uint8_t { kOk, kDuplicate, kFailed, kRejected, kUnknown, kUnexpected, kOutcomeCount };
+
+struct Metrics {
+  // Ingress, per route and status class (2xx, 4xx, 5xx).
+  std::atomic<uint64_t> requests[kRouteCount][3] = {};
+  Histogram latency[kRouteCount];
+  std::atomic<uint64_t> ingress_batches{0};
+  std::atomic<int64_t> ingress_backlog{0};
+
+  // Routing and the processors.
+  std::atomic<uint64_t> routed[2][kReasonCount] = {};
+  std::atomic<uint64_t> holds{0};
+  std::atomic<uint64_t> results[2][kOutcomeCount] = {};
+  std::atomic<int64_t> in_flight[2] = {};
+  std::atomic<int64_t> circuit[2] = {};  // 0 closed, 1 open, 2 half-open
+  std::atomic<int64_t> health_failing[2] = {};
+  std::atomic<int64_t> health_min_response_ms[2] = {};
+  std::atomic<int64_t> latency_ewma_ms[2] = {};
+  Histogram processor_latency[2];
+
+  // Payments this instance holds, by state, and the durable queue.
+  std::atomic<int64_t> owned{0}, unknown{0}, held{0};
+  std::atomic<int64_t> queue_depth{0}, oldest_queued_ms{0}, dead_letters{0};
+  std::atomic<uint64_t> adopted{0}, processed{0};
+
+  // Database connections: total open, and busy right now.
+  std::atomic<int64_t> db_connections{0}, db_busy{0}, recorder_backlog{0};
+
+  std::string render() const;
+};
+
+Metrics& metrics();
+
+void count_request(Route r, int status, int64_t latency_us);
+
+}  // namespace engine
