@@ -18,7 +18,7 @@ struct Config {
   int ingress_batch_max = 256;     // INGRESS_BATCH_MAX: payments per group commit
   int processor_max_conns = 1024;  // PROCESSOR_MAX_CONNECTIONS per processor (thousands may be in flight)
 
-  std::chrono::milliseconds lease{30000};            // LEASE_MS: queue visibility while a payment is ours
+  std::chrono::milliseconds lease{10000};            // LEASE_MS: queue visibility while a payment is ours
   std::chrono::milliseconds request_timeout{10000};  // PROCESSOR_TIMEOUT_MS: then the outcome is unknown
   std::chrono::milliseconds max_latency{1500};       // MAX_LATENCY_MS: slower than this, prefer the other
   std::chrono::milliseconds unknown_horizon{20000};  // UNKNOWN_HORIZON_MS: a 404 after this is conclusive

@@ -78,6 +78,9 @@ void on_health(ProcessorState& s, const RoutingPolicy& p, bool failing, int64_t 
   s.health_min_response_ms = min_response_ms;
   if (!news) return;
   s.health_at = checked_at;
+  // A processor we stopped using for being slow gets no answers to update its average: a
+  // healthy report that it is faster now is the news that brings it back.
+  if (!failing) s.latency_ewma_ms = std::min(s.latency_ewma_ms, static_cast<double>(min_response_ms));
   if (failing && checked_at > s.last_success) {
     s.tripped = true;
     s.open_until = std::max(s.open_until, now + p.open_for);

@@ -1,4 +1,5 @@
 # Writes a C++ source holding every migration file as (name, text), in file-name order.
+string(REPLACE "|" ";" FILES "${FILES}")
 set(body "")
 foreach(f IN LISTS FILES)
   get_filename_component(name ${f} NAME)

@@ -121,3 +121,12 @@ TEST_CASE("both unavailable holds and both slow picks the faster") {
   CHECK(r.processor == kFallback);
   CHECK(r.reason == Reason::both_slow);
 }
+
+TEST_CASE("a processor left for being slow comes back when its health report says it is fast") {
+  auto p = policy();
+  ProcessorState d, f;
+  on_success(d, 2000, t0);
+  CHECK(route(d, f, p, t0).processor == kFallback);
+  on_health(d, p, false, 0, t0 + 5s, t0 + 5s);
+  CHECK(route(d, f, p, t0 + 5s).processor == kDefault);
+}
