@@ -37,8 +37,7 @@ void Ingress::submit(const PaymentRequest& p, net::Responder r, SteadyClock::tim
 }
 
 void Ingress::run() {
-  std::unique_ptr<pqxx::connection> conn;
-  std::unique_ptr<pgq::Queue> queue;
+  store::Session db(cfg_.database_url);
   std::vector<Item> items(static_cast<size_t>(cfg_.ingress_batch_max));
   std::vector<Item> batch;
   for (;;) {
@@ -50,12 +49,8 @@ void Ingress::run() {
     metrics().ingress_backlog.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
     batch.assign(std::make_move_iterator(items.begin()), std::make_move_iterator(items.begin() + n));
     try {
-      if (!conn) {
-        conn = std::make_unique<pqxx::connection>(cfg_.database_url);
-        store::prepare(*conn);
-        queue = std::make_unique<pgq::Queue>(*conn, store::kQueue);
-      }
-      commit_batch(batch, *conn, *queue);
+      store::BusyScope busy;
+      commit_batch(batch, db.conn(), db.queue());
     } catch (const std::exception& e) {
       // Nothing of this batch is accepted (or, after an in-doubt commit, it may be: then a retry
       // by the client is answered as a duplicate and the lease hands the payment to a dispatcher).
@@ -65,8 +60,7 @@ void Ingress::run() {
         it.responder.send(503, kBodyUnavailable);
         count_request(kPostPayments, 503, std::chrono::duration_cast<std::chrono::microseconds>(now - it.arrived).count());
       }
-      queue.reset();
-      conn.reset();
+      db.reset();
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }

@@ -69,21 +69,15 @@ void Janitor::tick(pqxx::connection& conn, pgq::Queue& queue, SteadyClock::time_
 }
 
 void Janitor::run() {
-  std::unique_ptr<pqxx::connection> conn;
-  std::unique_ptr<pgq::Queue> queue;
+  store::Session db(cfg_.database_url);
   while (!stopping_) {
     auto now = SteadyClock::now();
     try {
-      if (!conn) {
-        conn = std::make_unique<pqxx::connection>(cfg_.database_url);
-        store::prepare(*conn);
-        queue = std::make_unique<pgq::Queue>(*conn, store::kQueue);
-      }
-      tick(*conn, *queue, now);
+      store::BusyScope busy;
+      tick(db.conn(), db.queue(), now);
     } catch (const std::exception& e) {
       log_event("error", "janitor tick failed", e.what());
-      queue.reset();
-      conn.reset();
+      db.reset();
     }
     std::this_thread::sleep_until(now + cfg_.tick);
   }

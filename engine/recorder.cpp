@@ -70,8 +70,7 @@ void Recorder::execute(Round& round, pqxx::connection& conn, pgq::Queue& queue) 
 }
 
 void Recorder::run() {
-  std::unique_ptr<pqxx::connection> conn;
-  std::unique_ptr<pgq::Queue> queue;
+  store::Session db(url_);
   int failures = 0;
   Round round;
   for (;;) {
@@ -88,19 +87,14 @@ void Recorder::run() {
       pending_ = Round{};
     }
     try {
-      if (!conn) {
-        conn = std::make_unique<pqxx::connection>(url_);
-        store::prepare(*conn);
-        queue = std::make_unique<pgq::Queue>(*conn, store::kQueue);
-      }
-      execute(round, *conn, *queue);
+      store::BusyScope busy;
+      execute(round, db.conn(), db.queue());
       round = Round{};
       if (failures) log_event("info", "recorder recovered");
       failures = 0;
     } catch (const std::exception& e) {
       if (failures++ == 0) log_event("error", "recorder write failed, retrying", e.what());
-      queue.reset();
-      conn.reset();
+      db.reset();
       std::unique_lock lk(mu_);
       if (stopping_ && failures > 50) return;  // the database is gone; leases hand the work to others
       cv_.wait_for(lk, std::chrono::milliseconds(std::min(20 * failures, 1000)));

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <unordered_map>
 
+#include "engine/metrics.h"
 #include "engine/migrations.h"
 #include "queue/pg_array.h"
 
@@ -51,6 +52,31 @@ struct CidHash {
 };
 
 }  // namespace
+
+pqxx::connection& Session::conn() {
+  if (!conn_) {
+    conn_ = std::make_unique<pqxx::connection>(url_);
+    prepare(*conn_);
+    queue_ = std::make_unique<pgq::Queue>(*conn_, kQueue);
+    metrics().db_connections.fetch_add(1, std::memory_order_relaxed);
+  }
+  return *conn_;
+}
+
+pgq::Queue& Session::queue() {
+  conn();
+  return *queue_;
+}
+
+void Session::reset() {
+  if (!conn_) return;
+  queue_.reset();
+  conn_.reset();
+  metrics().db_connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+BusyScope::BusyScope() { metrics().db_busy.fetch_add(1, std::memory_order_relaxed); }
+BusyScope::~BusyScope() { metrics().db_busy.fetch_sub(1, std::memory_order_relaxed); }
 
 void init(pqxx::connection& conn) {
   migrations::apply(conn);

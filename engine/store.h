@@ -4,6 +4,8 @@
 #include <pqxx/pqxx>
 
 #include <chrono>
+#include <memory>
+#include <string>
 #include <optional>
 #include <vector>
 
@@ -14,6 +16,31 @@
 namespace engine::store {
 
 inline constexpr const char* kQueue = "payments";
+
+// One engine thread's database connection, with this module's statements prepared and the
+// payments queue bound to it. Opened on first use; after an error, reset() and the next use
+// reconnects. Counted in /metrics (db_connections, db_connections_busy).
+class Session {
+ public:
+  explicit Session(std::string url) : url_(std::move(url)) {}
+  ~Session() { reset(); }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+  pqxx::connection& conn();
+  pgq::Queue& queue();
+  void reset();
+
+ private:
+  std::string url_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<pgq::Queue> queue_;
+};
+
+// Marks a Session busy for /metrics while a statement or transaction runs.
+struct BusyScope {
+  BusyScope();
+  ~BusyScope();
+};
 
 // Applies migrations and creates the queue; idempotent, safe for instances starting together.
 void init(pqxx::connection& conn);

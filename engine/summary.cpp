@@ -56,8 +56,7 @@ void SummaryService::serve(Request& req, pqxx::connection& conn, pgq::Queue& que
 }
 
 void SummaryService::run() {
-  std::unique_ptr<pqxx::connection> conn;
-  std::unique_ptr<pgq::Queue> queue;
+  store::Session db(cfg_.database_url);
   Request req;
   for (;;) {
     if (!queue_.wait_dequeue_timed(req, std::chrono::milliseconds(100))) {
@@ -65,18 +64,13 @@ void SummaryService::run() {
       continue;
     }
     try {
-      if (!conn) {
-        conn = std::make_unique<pqxx::connection>(cfg_.database_url);
-        store::prepare(*conn);
-        queue = std::make_unique<pgq::Queue>(*conn, store::kQueue);
-      }
-      serve(req, *conn, *queue);
+      store::BusyScope busy;
+      serve(req, db.conn(), db.queue());
     } catch (const std::exception& e) {
       log_event("error", req.purge ? "purge failed" : "summary failed", e.what());
       req.responder.send(503, R"({"error":"database unavailable"})");
       count_request(req.purge ? kPurge : kGetSummary, 503, 0);
-      queue.reset();
-      conn.reset();
+      db.reset();
     }
   }
 }
