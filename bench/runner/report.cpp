@@ -143,6 +143,8 @@ std::string summary_text(const RunResult& r) {
   o += fmt::format("lag          {} at the end, {} five seconds later\n", r.score.lag, r.lag_after_recheck);
   o += fmt::format("runner       {:.2f} s CPU over {:.1f} s ({:.1f} %)\n", r.cpu_s, r.wall_s,
                    r.wall_s > 0 ? 100 * r.cpu_s / r.wall_s : 0.0);
+  if (r.score.lag < 0 || r.lag_after_recheck < 0)
+    o += "NEGATIVE LAG: the processors hold more payments than were accepted (disqualifies)\n";
   for (const auto& w : r.warnings) o += "warning: " + w + "\n";
   return o;
 }

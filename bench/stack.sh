@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# The local stack, loopback only: a throwaway PostgreSQL 15 cluster, the two processor simulators,
+# and (when build/payment_engine exists) two engine instances behind haproxy on 127.0.0.1:9999.
+#   bench/stack.sh up      start what is not running, wait until each part answers, print URLs/pids
+#   bench/stack.sh down    stop everything it started (by pid file) and remove the state dir
+#   bench/stack.sh status  what is running
+# Env: STACK_DIR (state dir, default /tmp/payeng-stack), BUILD_DIR (default <repo>/build),
+#      PG_PORT (5433), FEE_DEFAULT (0.05), FEE_FALLBACK (0.15), ADMIN_TOKEN (123).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+STATE=${STACK_DIR:-/tmp/payeng-stack}
+BUILD=${BUILD_DIR:-$REPO/build}
+PGBIN=/usr/lib/postgresql/15/bin
+PG_PORT=${PG_PORT:-5433}
+SIM=$BUILD/bench/processor/processor_sim
+ENGINE=$BUILD/payment_engine
+HAPROXY_CFG=$REPO/bench/haproxy.cfg
+MARKER=.payeng-stack  # only a directory carrying this file is ever deleted by `down`
+
+# name port extra-args...: the simulators
+SIMS=("default 8001 ${FEE_DEFAULT:-0.05}" "fallback 8002 ${FEE_FALLBACK:-0.15}")
+ENGINES=("1 9001" "2 9002")
+
+say() { echo "stack: $*"; }
+die() { echo "stack: $*" >&2; exit 1; }
+
+as_pg() {  # postgres refuses to run as root
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+pid_of() { [ -f "$STATE/$1.pid" ] && head -n1 "$STATE/$1.pid" || true; }
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_until <seconds> <pid or ""> <command...>: polls the command; fails early if the pid dies.
+wait_until() {
+  local secs=$1 pid=$2; shift 2
+  local deadline=$((SECONDS + secs))
+  while ! "$@" >/dev/null 2>&1; do
+    if [ -n "$pid" ] && ! alive "$pid"; then return 1; fi
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 0.1
+  done
+}
+
+http_ok() { curl -s -o /dev/null --max-time 1 -w '%{http_code}' "$1" | grep -q "^$2$"; }
+
+components() {  # every pid-file name the stack may own, in start order
+  echo postgres
+  for s in "${SIMS[@]}"; do set -- $s; echo "sim-$1"; done
+  for e in "${ENGINES[@]}"; do set -- $e; echo "engine-$1"; done
+  echo haproxy
+}
+
+any_alive() {
+  local c
+  for c in $(components); do alive "$(pid_of "$c")" && return 0; done
+  return 1
+}
+
+start_bg() {  # name logfile cmd...: detached daemon with its pid in $STATE/name.pid
+  local name=$1 log=$2; shift 2
+  setsid "$@" >"$log" 2>&1 < /dev/null &
+  echo $! > "$STATE/$name.pid"
+}
+
+fail_with_log() {
+  say "$1 did not come up; last lines of $2:"
+  tail -n 20 "$2" >&2 || true
+  exit 1
+}
+
+start_postgres() {
+  local data=$STATE/pgdata
+  if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$STATE"; fi
+  if [ ! -f "$data/PG_VERSION" ]; then
+    as_pg "$PGBIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --no-locale >"$STATE/initdb.log" 2>&1 ||
+      fail_with_log "initdb" "$STATE/initdb.log"
+  fi
+  port_busy "$PG_PORT" && die "port $PG_PORT is already in use by something else"
+  # Unix socket in the state dir, TCP on loopback only; fsync stays on (durability is the point).
+  as_pg "$PGBIN/pg_ctl" -D "$data" -l "$STATE/postgres.log" -w -t 30 start \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $STATE -c fsync=on -c max_connections=100" >/dev/null ||
+    fail_with_log "postgres" "$STATE/postgres.log"
+  head -n1 "$data/postmaster.pid" > "$STATE/postgres.pid"
+  wait_until 15 "" "$PGBIN/pg_isready" -q -h "$STATE" -p "$PG_PORT" || fail_with_log "postgres" "$STATE/postgres.log"
+}
+
+start_sim() {  # name port fee
+  local name=$1 port=$2 fee=$3 log=$STATE/sim-$1.log
+  port_busy "$port" && die "port $port is already in use by something else"
+  start_bg "sim-$name" "$log" "$SIM" --listen "127.0.0.1:$port" --name "$name" --fee "$fee" --token "${ADMIN_TOKEN:-123}"
+  # Any well-formed id that is not stored answers 404: proves the HTTP path without spending the
+  # health endpoint's rate limit.
+  wait_until 10 "$(pid_of "sim-$name")" http_ok "http://127.0.0.1:$port/payments/00000000-0000-0000-0000-000000000000" 404 ||
+    fail_with_log "simulator $name" "$log"
+}
+
+start_engine() {  # instance port
+  local id=$1 port=$2 log=$STATE/engine-$1.log
+  port_busy "$port" && die "port $port is already in use by something else"
+  start_bg "engine-$id" "$log" env \
+    LISTEN_ADDR="127.0.0.1:$port" \
+    DATABASE_URL="host=$STATE port=$PG_PORT dbname=postgres user=postgres" \
+    PAYMENT_PROCESSOR_URL_DEFAULT=http://127.0.0.1:8001 \
+    PAYMENT_PROCESSOR_URL_FALLBACK=http://127.0.0.1:8002 \
+    INSTANCE_ID="$id" ADMIN_TOKEN="${ADMIN_TOKEN:-123}" \
+    "$ENGINE"
+  wait_until 20 "$(pid_of "engine-$id")" http_ok "http://127.0.0.1:$port/health" 200 ||
+    fail_with_log "engine $id" "$log"
+}
+
+start_haproxy() {
+  port_busy 9999 && die "port 9999 is already in use by something else"
+  haproxy -c -q -f "$HAPROXY_CFG" || die "invalid $HAPROXY_CFG"
+  # -Ws keeps haproxy in the foreground as a single master we can track by pid.
+  start_bg haproxy "$STATE/haproxy.log" haproxy -Ws -f "$HAPROXY_CFG"
+  wait_until 10 "$(pid_of haproxy)" http_ok "http://127.0.0.1:9999/health" 200 ||
+    fail_with_log "haproxy" "$STATE/haproxy.log"
+}
+
+cmd_status() {
+  if [ ! -f "$STATE/$MARKER" ]; then
+    say "down (no state dir at $STATE)"
+    return 0
+  fi
+  local c pid
+  for c in $(components); do
+    pid=$(pid_of "$c")
+    if [ -z "$pid" ]; then continue; fi
+    if alive "$pid"; then printf '  %-16s running  pid %s\n' "$c" "$pid"
+    else printf '  %-16s DEAD     (pid %s, see %s)\n' "$c" "$pid" "$STATE/$c.log"; fi
+  done
+}
+
+print_urls() {
+  say "state dir $STATE (logs and pid files)"
+  say "postgres    host=$STATE port=$PG_PORT dbname=postgres user=postgres (also 127.0.0.1:$PG_PORT)"
+  for s in "${SIMS[@]}"; do set -- $s; say "$(printf '%-11s' "sim $1") http://127.0.0.1:$2  (fee $3, admin token ${ADMIN_TOKEN:-123})"; done
+  if [ -f "$STATE/haproxy.pid" ]; then
+    for e in "${ENGINES[@]}"; do set -- $e; say "engine $1    http://127.0.0.1:$2"; done
+    say "api         http://127.0.0.1:9999  (haproxy)"
+  fi
+}
+
+cmd_up() {
+  if [ -f "$STATE/$MARKER" ] && any_alive; then
+    say "already up"
+    cmd_status
+    print_urls
+    return 0
+  fi
+  [ -x "$SIM" ] || die "$SIM not found: build first (cmake --build build)"
+  if [ -d "$STATE" ]; then
+    [ -f "$STATE/$MARKER" ] || die "$STATE exists and is not a stack state dir; refusing to touch it"
+    say "removing stale state dir $STATE (nothing was running)"
+    rm -rf "$STATE"
+  fi
+  mkdir -p "$STATE"
+  touch "$STATE/$MARKER"
+  # A failure part-way leaves what already started; `down` cleans it up.
+  trap 'say "start-up failed; run bench/stack.sh down to clean up"' ERR
+
+  start_postgres
+  for s in "${SIMS[@]}"; do start_sim $s; done
+  if [ -x "$ENGINE" ]; then
+    for e in "${ENGINES[@]}"; do start_engine $e; done
+    start_haproxy
+  else
+    say "$ENGINE does not exist: starting postgres and the simulators only"
+  fi
+  trap - ERR
+  say "up"
+  cmd_status
+  print_urls
+}
+
+stop_pid() {  # name: TERM, wait up to 5 s, then KILL
+  local name=$1 pid
+  pid=$(pid_of "$name")
+  alive "$pid" || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do alive "$pid" || return 0; sleep 0.1; done
+  say "$name (pid $pid) ignored SIGTERM; killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+cmd_down() {
+  if [ ! -d "$STATE" ]; then
+    say "already down"
+    return 0
+  fi
+  [ -f "$STATE/$MARKER" ] || die "$STATE is not a stack state dir; refusing to touch it"
+  stop_pid haproxy
+  for e in "${ENGINES[@]}"; do set -- $e; stop_pid "engine-$1"; done
+  for s in "${SIMS[@]}"; do set -- $s; stop_pid "sim-$1"; done
+  if [ -f "$STATE/pgdata/postmaster.pid" ]; then
+    as_pg "$PGBIN/pg_ctl" -D "$STATE/pgdata" -m fast -w -t 30 stop >/dev/null 2>&1 || stop_pid postgres
+  fi
+  rm -rf "$STATE"
+  say "down"
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  *) echo "usage: $0 {up|down|status}" >&2; exit 2 ;;
+esac
