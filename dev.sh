@@ -39,7 +39,7 @@ case "$cmd" in
     (cd build && ctest --output-on-failure -j1 --timeout 900)
     # The same tests under AddressSanitizer/UBSan (unit and integration alike).
     build build-asan -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=ON
-    (cd build-asan && ctest --output-on-failure -j1 --timeout 1800)
+    (cd build-asan && LSAN_OPTIONS="suppressions=$PWD/../tests/lsan.supp" ctest --output-on-failure -j1 --timeout 1800)
     ;;
   run)  install_deps; build build -DCMAKE_BUILD_TYPE=Release; exec bench/stack.sh up ;;
   stop) exec bench/stack.sh down ;;
