@@ -82,7 +82,7 @@ start_postgres() {
   port_busy "$PG_PORT" && die "port $PG_PORT is already in use by something else"
   # Unix socket in the state dir, TCP on loopback only; fsync stays on (durability is the point).
   as_pg "$PGBIN/pg_ctl" -D "$data" -l "$STATE/postgres.log" -w -t 30 start \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $STATE -c fsync=on -c max_connections=100" >/dev/null ||
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $STATE -c fsync=on -c max_connections=100 -c autovacuum_naptime=5s -c jit=off -c checkpoint_timeout=30min -c max_wal_size=2GB" >/dev/null ||
     fail_with_log "postgres" "$STATE/postgres.log"
   head -n1 "$data/postmaster.pid" > "$STATE/postgres.pid"
   wait_until 15 "" "$PGBIN/pg_isready" -q -h "$STATE" -p "$PG_PORT" || fail_with_log "postgres" "$STATE/postgres.log"

@@ -57,6 +57,7 @@ Config Config::from_env() {
   c.max_latency = env_ms("MAX_LATENCY_MS", c.max_latency, 1, 600000);
   c.unknown_horizon = env_ms("UNKNOWN_HORIZON_MS", c.unknown_horizon, 100, 3600000);
   c.tick = env_ms("JANITOR_TICK_MS", c.tick, 10, 60000);
+  c.recorder_gather = env_ms("RECORDER_GATHER_MS", c.recorder_gather, 0, 1000);
   if (c.lease <= c.tick * 4) throw std::invalid_argument("LEASE_MS must exceed 4 x JANITOR_TICK_MS (leases are renewed each tick)");
   return c;
 }

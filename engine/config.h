@@ -23,6 +23,7 @@ struct Config {
   std::chrono::milliseconds max_latency{1500};       // MAX_LATENCY_MS: slower than this, prefer the other
   std::chrono::milliseconds unknown_horizon{20000};  // UNKNOWN_HORIZON_MS: a 404 after this is conclusive
   std::chrono::milliseconds tick{200};               // JANITOR_TICK_MS: health, leases, adoption
+  std::chrono::milliseconds recorder_gather{5};      // RECORDER_GATHER_MS: batch the dispatcher's writes
 
   // Reads the environment; throws std::invalid_argument naming the variable on a bad or missing value.
   static Config from_env();

@@ -58,7 +58,7 @@ SteadyClock::time_point Dispatcher::InFlightLog::oldest() const {
   return entries.empty() ? SteadyClock::time_point{} : entries.front().first;
 }
 
-Dispatcher::Dispatcher(const Config& cfg) : cfg_(cfg), recorder_(cfg.database_url, loop_) {
+Dispatcher::Dispatcher(const Config& cfg) : cfg_(cfg), recorder_(cfg.database_url, loop_, cfg.recorder_gather) {
   policy_.max_latency = cfg.max_latency;
   for (int p = 0; p < 2; ++p) endpoint_[p] = net::Endpoint::parse(cfg.processor_url[p]);
   net::HttpClient::Options opt;

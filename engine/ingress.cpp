@@ -1,5 +1,6 @@
 #include "engine/ingress.h"
 
+#include <thread>
 #include <unordered_map>
 
 #include "engine/log.h"
@@ -18,55 +19,74 @@ constexpr const char* kBodyConflict =
     R"({"error":"correlationId already used with a different amount","field":"correlationId"})";
 constexpr const char* kBodyUnavailable = R"({"error":"payment not accepted: database unavailable, retry"})";
 
+int64_t micros_since(SteadyClock::time_point t, SteadyClock::time_point now) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(now - t).count();
+}
+
 }  // namespace
+
+struct Ingress::LoopState {
+  explicit LoopState(const std::string& url) : db(url) {}
+  std::thread::id owner = std::this_thread::get_id();
+  std::vector<Item> pending, batch;
+  bool flush_posted = false;
+  store::Session db;
+};
 
 Ingress::Ingress(const Config& cfg, Dispatcher& dispatcher) : cfg_(cfg), dispatcher_(dispatcher) {}
 
-Ingress::~Ingress() { stop(); }
+Ingress::~Ingress() = default;
 
-void Ingress::start() { thread_ = std::thread([this] { run(); }); }
-
-void Ingress::stop() {
-  stopping_ = true;
-  if (thread_.joinable()) thread_.join();
+Ingress::LoopState& Ingress::state_here() {
+  // Each HTTP loop thread finds its own state; the lookup takes the lock only once per thread.
+  thread_local LoopState* mine = nullptr;
+  thread_local const Ingress* mine_for = nullptr;
+  if (mine && mine_for == this) return *mine;
+  std::lock_guard lk(states_mu_);
+  states_.push_back(std::make_unique<LoopState>(cfg_.database_url));
+  mine = states_.back().get();
+  mine_for = this;
+  return *mine;
 }
 
 void Ingress::submit(const PaymentRequest& p, net::Responder r, SteadyClock::time_point arrived) {
+  LoopState& st = state_here();
+  net::EventLoop* loop = r.loop();
+  st.pending.push_back(Item{p, std::move(r), arrived});
   metrics().ingress_backlog.fetch_add(1, std::memory_order_relaxed);
-  queue_.enqueue(Item{p, std::move(r), arrived});
-}
-
-void Ingress::run() {
-  store::Session db(cfg_.database_url);
-  std::vector<Item> items(static_cast<size_t>(cfg_.ingress_batch_max));
-  std::vector<Item> batch;
-  for (;;) {
-    size_t n = queue_.wait_dequeue_bulk_timed(items.begin(), items.size(), std::chrono::milliseconds(50));
-    if (n == 0) {
-      if (stopping_) return;
-      continue;
-    }
-    metrics().ingress_backlog.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
-    batch.assign(std::make_move_iterator(items.begin()), std::make_move_iterator(items.begin() + n));
-    try {
-      store::BusyScope busy;
-      commit_batch(batch, db.conn(), db.queue());
-    } catch (const std::exception& e) {
-      // Nothing of this batch is accepted (or, after an in-doubt commit, it may be: then a retry
-      // by the client is answered as a duplicate and the lease hands the payment to a dispatcher).
-      log_event("error", "ingress commit failed", e.what());
-      auto now = SteadyClock::now();
-      for (auto& it : batch) {
-        it.responder.send(503, kBodyUnavailable);
-        count_request(kPostPayments, 503, std::chrono::duration_cast<std::chrono::microseconds>(now - it.arrived).count());
-      }
-      db.reset();
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+  if (!st.flush_posted && loop) {
+    st.flush_posted = true;
+    loop->post([this, &st] { flush(st); });  // after this round's events: one commit for all of them
   }
 }
 
-void Ingress::commit_batch(std::vector<Item>& items, pqxx::connection& conn, pgq::Queue& queue) {
+void Ingress::flush(LoopState& st) {
+  st.flush_posted = false;
+  while (!st.pending.empty()) {
+    size_t n = std::min(st.pending.size(), static_cast<size_t>(cfg_.ingress_batch_max));
+    st.batch.assign(std::make_move_iterator(st.pending.begin()), std::make_move_iterator(st.pending.begin() + n));
+    st.pending.erase(st.pending.begin(), st.pending.begin() + n);
+    metrics().ingress_backlog.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
+    try {
+      store::BusyScope busy;
+      commit_batch(st.batch, st.db.conn());
+    } catch (const std::exception& e) {
+      // Nothing of this batch is accepted (or, if the connection broke after the statement ran,
+      // it may be: a retry by the client is then answered as a duplicate, and the lease hands
+      // the payment to a dispatcher).
+      log_event("error", "ingress commit failed", e.what());
+      auto now = SteadyClock::now();
+      for (auto& it : st.batch) {
+        it.responder.send(503, kBodyUnavailable);
+        count_request(kPostPayments, 503, micros_since(it.arrived, now));
+      }
+      st.db.reset();
+    }
+    st.batch.clear();
+  }
+}
+
+void Ingress::commit_batch(std::vector<Item>& items, pqxx::connection& conn) {
   // The same id twice in one batch: the statement sees it once; the repeat is answered from the first.
   std::unordered_map<CorrelationId, size_t, CidHash> first;
   std::vector<PaymentRequest> unique;
@@ -76,7 +96,7 @@ void Ingress::commit_batch(std::vector<Item>& items, pqxx::connection& conn, pgq
     if (inserted) unique.push_back(items[i].payment);
     slot[i] = it->second;
   }
-  auto accepted = store::accept(conn, queue, unique, cfg_.lease);
+  auto accepted = store::accept(conn, unique, cfg_.lease);
   metrics().ingress_batches.fetch_add(1, std::memory_order_relaxed);
 
   std::vector<NewPayment> fresh;
@@ -99,8 +119,7 @@ void Ingress::commit_batch(std::vector<Item>& items, pqxx::connection& conn, pgq
       body = kBodyDuplicate;
     }
     items[i].responder.send(status, body);
-    count_request(kPostPayments, status,
-                  std::chrono::duration_cast<std::chrono::microseconds>(now - items[i].arrived).count());
+    count_request(kPostPayments, status, micros_since(items[i].arrived, now));
   }
   if (!fresh.empty()) dispatcher_.submit(std::move(fresh));
 }

@@ -54,10 +54,14 @@ void Janitor::tick(pqxx::connection& conn, pgq::Queue& queue, SteadyClock::time_
     store::read_health(conn, rows);
     dispatcher_.health(rows);
   }
-  auto adopted = store::adopt_expired(conn, queue, cfg_.lease, 500);
-  if (!adopted.empty()) {
-    log_event("info", "adopting payments whose lease expired", std::to_string(adopted.size()));
-    dispatcher_.adopt(std::move(adopted));
+  if (now - last_adopt_ >= std::chrono::seconds(1)) {
+    // Expired leases only exist after an instance died: looking once a second is plenty.
+    last_adopt_ = now;
+    auto adopted = store::adopt_expired(conn, queue, cfg_.lease, 500);
+    if (!adopted.empty()) {
+      log_event("info", "adopting payments whose lease expired", std::to_string(adopted.size()));
+      dispatcher_.adopt(std::move(adopted));
+    }
   }
   if (now - last_gauges_ >= std::chrono::seconds(1)) {
     last_gauges_ = now;

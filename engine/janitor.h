@@ -28,7 +28,7 @@ class Janitor {
   Dispatcher& dispatcher_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
-  SteadyClock::time_point last_health_{}, last_gauges_{};
+  SteadyClock::time_point last_health_{}, last_adopt_{}, last_gauges_{};
 };
 
 }  // namespace engine

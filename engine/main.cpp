@@ -60,7 +60,6 @@ int main() {
     SummaryService summary(cfg);
     Janitor janitor(cfg, dispatcher);
     dispatcher.start();
-    ingress.start();
     summary.start();
     janitor.start();
     net::HttpServer::Options opt;
@@ -73,9 +72,9 @@ int main() {
     int sig = 0;
     sigwait(&sigs, &sig);
     log_event("info", "shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    // Stop taking requests, answer what was accepted, finish what is in flight, hand back the rest.
+    // Stop taking requests (the loops commit and answer what they already read), finish what is
+    // in flight, hand back the rest.
     server.stop();
-    ingress.stop();
     janitor.stop();
     dispatcher.stop(std::chrono::seconds(5));
     summary.stop();

@@ -5,8 +5,8 @@
 
 namespace engine {
 
-Recorder::Recorder(std::string database_url, net::EventLoop& reply_loop)
-    : url_(std::move(database_url)), reply_(reply_loop) {}
+Recorder::Recorder(std::string database_url, net::EventLoop& reply_loop, std::chrono::milliseconds gather)
+    : url_(std::move(database_url)), reply_(reply_loop), gather_(gather) {}
 
 Recorder::~Recorder() { stop(); }
 
@@ -78,6 +78,11 @@ void Recorder::run() {
       std::unique_lock lk(mu_);
       cv_.wait(lk, [&] { return stopping_ || !pending_.empty() || !round.empty(); });
       if (round.empty() && pending_.empty()) return;  // stopping and drained
+      if (gather_.count() > 0 && !stopping_ && round.empty()) {
+        lk.unlock();
+        std::this_thread::sleep_for(gather_);
+        lk.lock();
+      }
       // Merge what arrived into the round (a failed round keeps its contents and grows).
       round.attempts.insert(round.attempts.end(), pending_.attempts.begin(), pending_.attempts.end());
       for (auto& cb : pending_.attempt_cbs) round.attempt_cbs.push_back(std::move(cb));

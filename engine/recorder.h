@@ -18,7 +18,10 @@ namespace engine {
 
 class Recorder {
  public:
-  Recorder(std::string database_url, net::EventLoop& reply_loop);
+  // gather: how long a round waits for more work after its first item. Nothing here is on a
+  // client's path (the 2XX left at the ingress), so a few ms cost nothing, while every commit
+  // saved leaves the WAL and the CPU to the ingress commits that clients do wait for.
+  Recorder(std::string database_url, net::EventLoop& reply_loop, std::chrono::milliseconds gather);
   ~Recorder();
   void start();
   // Writes what is already pending, then returns.
@@ -46,6 +49,7 @@ class Recorder {
 
   std::string url_;
   net::EventLoop& reply_;
+  std::chrono::milliseconds gather_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   Round pending_;

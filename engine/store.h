@@ -44,8 +44,8 @@ struct BusyScope {
 
 // Applies migrations and creates the queue; idempotent, safe for instances starting together.
 void init(pqxx::connection& conn);
-// Prepares the statements this module uses on this connection.
-void prepare(pqxx::connection& conn);
+// Prepares the statements this module uses on this connection (and its payments queue).
+void prepare(pqxx::connection& conn, const pgq::Queue& queue);
 
 // Queue message layout (compact text, see bench/README.md): "<uuid> <amount_cents>".
 std::string encode_message(const PaymentRequest& p);
@@ -56,10 +56,10 @@ struct Accepted {
   Acceptance outcome;
   int64_t msg_id = 0;  // created only
 };
-// One transaction: records new payments and enqueues them hidden for `lease` (this instance
-// processes them from memory; if it dies, the lease expires and any instance adopts them).
-// `batch` must not repeat a correlation id.
-std::vector<Accepted> accept(pqxx::connection& conn, pgq::Queue& queue, const std::vector<PaymentRequest>& batch,
+// ONE statement (one round trip, atomic): records new payments and enqueues them hidden for
+// `lease` (this instance processes them from memory; if it dies, the lease expires and any
+// instance adopts them). `batch` must not repeat a correlation id.
+std::vector<Accepted> accept(pqxx::connection& conn, const std::vector<PaymentRequest>& batch,
                              std::chrono::milliseconds lease);
 
 struct Attempt {

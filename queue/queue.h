@@ -76,7 +76,14 @@ class Queue {
   std::vector<int64_t> send_batch(pqxx::transaction_base& tx, const std::vector<std::string>& messages,
                                   ms delay = ms{0});
 
-  // Up to qty visible messages, hidden for vt afterwards, read_ct incremented, oldest first.
+  // The send as a statement fragment, for a caller that needs its own writes and the send in ONE
+  // statement (one round trip, atomic without BEGIN/COMMIT): an INSERT to put in a CTE of the
+  // caller's statement. `messages_select` yields one text column of messages; `delay_ms_expr` is
+  // an SQL expression (for example a parameter "$3"). Returns msg_id and message (as text).
+  std::string send_sql(std::string_view messages_select, std::string_view delay_ms_expr) const;
+
+  // Up to qty visible messages, hidden for vt afterwards, read_ct incremented: those visible the
+  // longest (smallest vt, then msg_id) are taken, and returned in msg_id order.
   std::vector<Message> read(ms vt, int qty);
   // read(), but when nothing is visible waits for a send of this process (or polls every
   // `poll`) until max_wait has passed.
