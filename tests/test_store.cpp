@@ -42,11 +42,11 @@ TEST_CASE("init is idempotent and accept tells created duplicate and conflict ap
     pqxx::connection c(db.schema.conninfo);
     store::init(c);  // a second instance starting: nothing changes
   }
-  auto first = store::accept(db.session.conn(), db.session.queue(), {payment(1, 100), payment(2, 200)}, 10s);
+  auto first = store::accept(db.session.conn(), {payment(1, 100), payment(2, 200)}, 10s);
   CHECK(first[0].outcome == store::Acceptance::created);
   CHECK(first[1].outcome == store::Acceptance::created);
   CHECK(first[0].msg_id < first[1].msg_id);
-  auto again = store::accept(db.session.conn(), db.session.queue(), {payment(1, 100), payment(2, 201), payment(3, 300)}, 10s);
+  auto again = store::accept(db.session.conn(), {payment(1, 100), payment(2, 201), payment(3, 300)}, 10s);
   CHECK(again[0].outcome == store::Acceptance::duplicate);
   CHECK(again[1].outcome == store::Acceptance::conflict);
   CHECK(again[2].outcome == store::Acceptance::created);
@@ -58,7 +58,7 @@ TEST_CASE("init is idempotent and accept tells created duplicate and conflict ap
 
 TEST_CASE("record_done is idempotent and keeps the exact requestedAt") {
   Db db;
-  auto acc = store::accept(db.session.conn(), db.session.queue(), {payment(1, 2005)}, 10s);
+  auto acc = store::accept(db.session.conn(), {payment(1, 2005)}, 10s);
   store::Done d{payment(1, 2005).correlation_id, kFallback, 2005, 1752582896123, acc[0].msg_id};
   for (int i = 0; i < 2; ++i) {  // the second time is a retried in-doubt commit
     pqxx::work tx(db.session.conn());
@@ -77,7 +77,7 @@ TEST_CASE("record_done is idempotent and keeps the exact requestedAt") {
 
 TEST_CASE("attempts of purged payments are not written") {
   Db db;
-  store::accept(db.session.conn(), db.session.queue(), {payment(1, 100)}, 10s);
+  store::accept(db.session.conn(), {payment(1, 100)}, 10s);
   pqxx::work tx(db.session.conn());
   auto exists = store::upsert_attempts(tx, {{payment(1, 100).correlation_id, kDefault, 1000},
                                             {payment(9, 100).correlation_id, kDefault, 1000}});
@@ -89,7 +89,7 @@ TEST_CASE("attempts of purged payments are not written") {
 
 TEST_CASE("an expired lease is adopted together with its attempt") {
   Db db;
-  store::accept(db.session.conn(), db.session.queue(), {payment(1, 100), payment(2, 200)}, 100ms);
+  store::accept(db.session.conn(), {payment(1, 100), payment(2, 200)}, 100ms);
   {
     pqxx::work tx(db.session.conn());
     store::upsert_attempts(tx, {{payment(2, 200).correlation_id, kFallback, 1752582896123}});
