@@ -3,7 +3,6 @@
 //   -> dispatcher.cpp (route, attempt, call the processor) -> recorder.cpp / store.cpp
 //   (processed_payments + delete from the queue, one transaction).
 // janitor.cpp ticks beside them: shared health checks, adoption of expired leases.
-#include <csignal>
 #include <cstdio>
 #include <thread>
 
@@ -13,6 +12,7 @@
 #include "engine/ingress.h"
 #include "engine/janitor.h"
 #include "engine/log.h"
+#include "engine/stop_signals.h"
 #include "engine/summary.h"
 
 using namespace engine;
@@ -45,13 +45,7 @@ int main() {
     std::fprintf(stderr, "payment_engine: configuration error: %s\n", e.what());
     return 2;
   }
-  // Signals are taken by sigwait below, never by a worker thread.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  const sigset_t sigs = net::block_stop_signals();  // before any thread starts
 
   try {
     init_database(cfg);
@@ -69,8 +63,7 @@ int main() {
     server.start();
     log_event("info", "payment engine ready", cfg.listen_addr);
 
-    int sig = 0;
-    sigwait(&sigs, &sig);
+    int sig = net::wait_stop_signal(sigs);
     log_event("info", "shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     // Stop taking requests (the loops commit and answer what they already read), finish what is
     // in flight, hand back the rest.

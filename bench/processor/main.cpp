@@ -7,6 +7,7 @@
 #include <string>
 
 #include "bench/processor/processor_sim.h"
+#include "engine/stop_signals.h"
 
 namespace {
 
@@ -65,13 +66,8 @@ int main(int argc, char** argv) {
   }
   o.listen = listen.empty() ? "0.0.0.0:" + port : listen;
 
-  // Block the stop signals before any thread exists so that only sigwait below receives them.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  // Block the stop signals before any thread exists so that only the wait below receives them.
+  const sigset_t set = net::block_stop_signals();
 
   sim::ProcessorSim ps(o);
   try {
@@ -80,8 +76,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "processor_sim[%s]: %s\n", o.name.c_str(), e.what());
     return 1;
   }
-  int sig = 0;
-  sigwait(&set, &sig);
+  net::wait_stop_signal(set);
   ps.stop();
   return 0;
 }
