@@ -1,5 +1,7 @@
 #include "engine/http_client.h"
 
+#include "engine/ascii.h"
+
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,15 +23,6 @@ constexpr size_t kMaxHeaderBlock = 64 * 1024;
 constexpr size_t kMaxChunkLine = 1024;
 constexpr size_t kMaxFreeReqs = 4096;
 constexpr uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP;
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
 
 bool icontains(std::string_view hay, std::string_view needle) {
   if (needle.size() > hay.size()) return false;

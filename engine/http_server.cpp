@@ -1,5 +1,7 @@
 #include "engine/http_server.h"
 
+#include "engine/ascii.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -28,15 +30,6 @@ namespace {
 constexpr size_t kMaxHeaders = 64;
 constexpr size_t kReadChunk = 4096;
 constexpr int kAcceptBatch = 64;
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
 
 // True if the comma-separated header value holds `token` (case-insensitive), e.g. "keep-alive, close".
 bool has_token(std::string_view value, std::string_view token) {

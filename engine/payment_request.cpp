@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstring>
 
+#include "engine/ascii.h"
 #include "engine/money.h"
 
 namespace engine {
@@ -31,11 +32,7 @@ bool is_json_content_type(std::string_view ct) {
   auto semi = ct.find(';');
   auto media = ct.substr(0, semi);
   while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
-  constexpr std::string_view kJson = "application/json";
-  if (media.size() != kJson.size()) return false;
-  for (size_t i = 0; i < media.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(media[i])) != kJson[i]) return false;
-  return true;
+  return net::iequals(media, "application/json");
 }
 
 // simdjson needs SIMDJSON_PADDING readable bytes past the end: one reused buffer per thread.
