@@ -60,9 +60,6 @@ class Dispatcher {
     SteadyClock::time_point lease_until{};
     int tries = 0;
   };
-  struct CidHash {
-    size_t operator()(const CorrelationId& c) const { return std::hash<std::string_view>{}(to_view(c)); }
-  };
   // Send times of requests in flight to one processor, oldest first, so that the age of the oldest
   // unanswered request is known in O(1) (requests mostly finish in order; the rest are skipped).
   struct InFlightLog {
@@ -96,7 +93,7 @@ class Dispatcher {
   std::thread thread_;
 
   // Loop-thread state.
-  std::unordered_map<CorrelationId, Job, CidHash> jobs_;
+  std::unordered_map<CorrelationId, Job, CorrelationIdHash> jobs_;
   std::deque<CorrelationId> ready_;  // queued, in arrival order
   ProcessorState proc_[2];
   InFlightLog in_flight_[2];

@@ -11,8 +11,7 @@ namespace {
 void answer(net::Responder& r, Route route, int status, std::string body, SteadyClock::time_point arrived,
             std::string_view content_type = "application/json") {
   r.send(status, std::move(body), content_type);
-  count_request(route, status,
-                std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - arrived).count());
+  count_request(route, status, arrived);
 }
 
 // An optional ISO-8601 bound: absent or empty is unbounded; anything unparsable is an error.

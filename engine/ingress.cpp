@@ -9,19 +9,11 @@
 namespace engine {
 namespace {
 
-struct CidHash {
-  size_t operator()(const CorrelationId& c) const { return std::hash<std::string_view>{}(to_view(c)); }
-};
-
 constexpr const char* kBodyAccepted = R"({"status":"accepted"})";
 constexpr const char* kBodyDuplicate = R"({"status":"already accepted"})";
 constexpr const char* kBodyConflict =
     R"({"error":"correlationId already used with a different amount","field":"correlationId"})";
 constexpr const char* kBodyUnavailable = R"({"error":"payment not accepted: database unavailable, retry"})";
-
-int64_t micros_since(SteadyClock::time_point t, SteadyClock::time_point now) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(now - t).count();
-}
 
 }  // namespace
 
@@ -75,10 +67,9 @@ void Ingress::flush(LoopState& st) {
       // it may be: a retry by the client is then answered as a duplicate, and the lease hands
       // the payment to a dispatcher).
       log_event("error", "ingress commit failed", e.what());
-      auto now = SteadyClock::now();
       for (auto& it : st.batch) {
         it.responder.send(503, kBodyUnavailable);
-        count_request(kPostPayments, 503, micros_since(it.arrived, now));
+        count_request(kPostPayments, 503, it.arrived);
       }
       st.db.reset();
     }
@@ -88,7 +79,7 @@ void Ingress::flush(LoopState& st) {
 
 void Ingress::commit_batch(std::vector<Item>& items, pqxx::connection& conn) {
   // The same id twice in one batch: the statement sees it once; the repeat is answered from the first.
-  std::unordered_map<CorrelationId, size_t, CidHash> first;
+  std::unordered_map<CorrelationId, size_t, CorrelationIdHash> first;
   std::vector<PaymentRequest> unique;
   std::vector<size_t> slot(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
@@ -101,7 +92,6 @@ void Ingress::commit_batch(std::vector<Item>& items, pqxx::connection& conn) {
 
   std::vector<NewPayment> fresh;
   std::vector<bool> answered_as_new(unique.size(), false);
-  auto now = SteadyClock::now();
   for (size_t i = 0; i < items.size(); ++i) {
     const store::Accepted& a = accepted[slot[i]];
     int status;
@@ -119,7 +109,7 @@ void Ingress::commit_batch(std::vector<Item>& items, pqxx::connection& conn) {
       body = kBodyDuplicate;
     }
     items[i].responder.send(status, body);
-    count_request(kPostPayments, status, micros_since(items[i].arrived, now));
+    count_request(kPostPayments, status, items[i].arrived);
   }
   if (!fresh.empty()) dispatcher_.submit(std::move(fresh));
 }

@@ -51,7 +51,8 @@ Metrics& metrics() {
   return m;
 }
 
-void count_request(Route r, int status, int64_t latency_us) {
+void count_request(Route r, int status, SteadyClock::time_point arrived) {
+  auto latency_us = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - arrived).count();
   auto& m = metrics();
   int cls = status < 400 ? 0 : status < 500 ? 1 : 2;
   m.requests[r][cls].fetch_add(1, std::memory_order_relaxed);

@@ -52,6 +52,7 @@ struct Metrics {
 
 Metrics& metrics();
 
-void count_request(Route r, int status, int64_t latency_us);
+// Counts an answered request; its latency runs from `arrived` to now.
+void count_request(Route r, int status, SteadyClock::time_point arrived);
 
 }  // namespace engine

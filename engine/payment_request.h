@@ -2,6 +2,7 @@
 // Pure function: no I/O, so the ingress handler stays thin and every rule is unit-tested.
 #pragma once
 #include <array>
+#include <functional>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -32,5 +33,9 @@ ParseResult parse_payment_request(std::string_view content_type, std::string_vie
 bool parse_uuid(std::string_view text, CorrelationId& out);
 
 inline std::string_view to_view(const CorrelationId& id) { return {id.data(), id.size()}; }
+
+struct CorrelationIdHash {
+  size_t operator()(const CorrelationId& c) const { return std::hash<std::string_view>{}(to_view(c)); }
+};
 
 }  // namespace engine

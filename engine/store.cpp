@@ -47,10 +47,6 @@ CorrelationId cid_from(const pqxx::field& f) {
   return id;
 }
 
-struct CidHash {
-  size_t operator()(const CorrelationId& c) const { return std::hash<std::string_view>{}(to_view(c)); }
-};
-
 }  // namespace
 
 pqxx::connection& Session::conn() {
@@ -200,7 +196,7 @@ std::vector<bool> upsert_attempts(pqxx::transaction_base& tx, const std::vector<
   auto r = tx.exec_prepared("eng.upsert_attempts", ids_array(cids_of(attempts)),
                             int_array(attempts, [](const Attempt& a) { return a.processor; }),
                             int_array(attempts, [](const Attempt& a) { return a.requested_at_ms; }));
-  std::unordered_map<CorrelationId, bool, CidHash> written;
+  std::unordered_map<CorrelationId, bool, CorrelationIdHash> written;
   for (const auto& row : r) written.emplace(cid_from(row[0]), true);
   for (size_t i = 0; i < attempts.size(); ++i) exists[i] = written.count(attempts[i].cid) > 0;
   return exists;
@@ -231,7 +227,7 @@ std::vector<Adopted> adopt_expired(pqxx::connection& conn, pgq::Queue& queue, st
     out.push_back(a);
   }
   pqxx::nontransaction tx(conn);
-  std::unordered_map<CorrelationId, size_t, CidHash> index;
+  std::unordered_map<CorrelationId, size_t, CorrelationIdHash> index;
   for (size_t i = 0; i < out.size(); ++i) index.emplace(out[i].payment.correlation_id, i);
   for (const auto& row : tx.exec_prepared("eng.attempts_of", ids_array(ids))) {
     auto it = index.find(cid_from(row[0]));

@@ -51,8 +51,7 @@ void SummaryService::serve(Request& req, pqxx::connection& conn, pgq::Queue& que
     body = summary_json(store::summary(conn, req.from_ms, req.to_ms));
   }
   req.responder.send(status, std::move(body));
-  count_request(req.purge ? kPurge : kGetSummary, status,
-                std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - req.arrived).count());
+  count_request(req.purge ? kPurge : kGetSummary, status, req.arrived);
 }
 
 void SummaryService::run() {
@@ -69,7 +68,7 @@ void SummaryService::run() {
     } catch (const std::exception& e) {
       log_event("error", req.purge ? "purge failed" : "summary failed", e.what());
       req.responder.send(503, R"({"error":"database unavailable"})");
-      count_request(req.purge ? kPurge : kGetSummary, 503, 0);
+      count_request(req.purge ? kPurge : kGetSummary, 503, req.arrived);
       db.reset();
     }
   }
