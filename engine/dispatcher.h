@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "engine/config.h"
-#include "engine/event_loop.h"
-#include "engine/http_client.h"
+#include "net/event_loop.h"
+#include "net/http_client.h"
 #include "engine/recorder.h"
 #include "engine/router.h"
 #include "engine/store.h"

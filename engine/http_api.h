@@ -5,7 +5,7 @@
 //   GET  /metrics, GET /health
 #pragma once
 #include "engine/config.h"
-#include "engine/http_server.h"
+#include "net/http_server.h"
 #include "engine/ingress.h"
 #include "engine/summary.h"
 

@@ -12,7 +12,7 @@
 
 #include "engine/config.h"
 #include "engine/dispatcher.h"
-#include "engine/http_server.h"
+#include "net/http_server.h"
 #include "engine/payment_request.h"
 
 namespace engine {

@@ -12,7 +12,7 @@
 #include "engine/ingress.h"
 #include "engine/janitor.h"
 #include "engine/log.h"
-#include "engine/stop_signals.h"
+#include "net/stop_signals.h"
 #include "engine/summary.h"
 
 using namespace engine;

@@ -6,7 +6,7 @@
 #include <cctype>
 #include <cstring>
 
-#include "engine/ascii.h"
+#include "net/ascii.h"
 #include "engine/money.h"
 
 namespace engine {

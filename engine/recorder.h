@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "engine/event_loop.h"
+#include "net/event_loop.h"
 #include "engine/store.h"
 
 namespace engine {

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "engine/config.h"
-#include "engine/http_server.h"
+#include "net/http_server.h"
 #include "engine/store.h"
 
 namespace engine {

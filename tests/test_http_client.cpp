@@ -18,8 +18,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/event_loop.h"
-#include "engine/http_client.h"
+#include "net/event_loop.h"
+#include "net/http_client.h"
 
 using namespace std::chrono_literals;
 using net::ClientError;

@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "engine/http_server.h"
+#include "net/http_server.h"
 
 using namespace std::chrono_literals;
 

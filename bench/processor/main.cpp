@@ -7,7 +7,7 @@
 #include <string>
 
 #include "bench/processor/processor_sim.h"
-#include "engine/stop_signals.h"
+#include "net/stop_signals.h"
 
 namespace {
 

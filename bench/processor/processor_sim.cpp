@@ -13,7 +13,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
-#include "engine/http_server.h"
+#include "net/http_server.h"
 #include "engine/money.h"
 #include "engine/timefmt.h"
 

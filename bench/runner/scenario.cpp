@@ -14,8 +14,8 @@
 
 #include "bench/runner/prom_text.h"
 #include "bench/runner/uuid.h"
-#include "engine/event_loop.h"
-#include "engine/http_client.h"
+#include "net/event_loop.h"
+#include "net/http_client.h"
 #include "engine/timefmt.h"
 
 namespace scenario {

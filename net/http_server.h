@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/event_loop.h"
+#include "net/event_loop.h"
 
 namespace net {
 

@@ -1,4 +1,4 @@
-#include "engine/stop_signals.h"
+#include "net/stop_signals.h"
 
 #include <pthread.h>
 

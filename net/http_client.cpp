@@ -1,6 +1,6 @@
-#include "engine/http_client.h"
+#include "net/http_client.h"
 
-#include "engine/ascii.h"
+#include "net/ascii.h"
 
 #include <netdb.h>
 #include <netinet/in.h>

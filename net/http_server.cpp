@@ -1,6 +1,6 @@
-#include "engine/http_server.h"
+#include "net/http_server.h"
 
-#include "engine/ascii.h"
+#include "net/ascii.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

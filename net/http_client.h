@@ -13,7 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/event_loop.h"
+#include "net/event_loop.h"
 
 namespace net {
 
