@@ -58,6 +58,7 @@ const char* to_string(ClientError e) {
     case ClientError::timeout: return "timeout";
     case ClientError::disconnected: return "disconnected";
     case ClientError::bad_response: return "bad_response";
+    case ClientError::expired: return "expired";
   }
   return "?";
 }
@@ -291,6 +292,7 @@ struct HttpClient::Req {
   ResponseCallback cb;
   EventLoop::TimerId timer = 0;
   Clock::time_point write_started{};
+  Clock::time_point start_by = Clock::time_point::max();
 };
 
 struct HttpClient::Pool {
@@ -388,6 +390,7 @@ void HttpClient::free_req(Req* r) {
   r->conn = nullptr;
   r->pool = nullptr;
   r->timer = 0;
+  r->start_by = Clock::time_point::max();
   r->wire.clear();
   if (free_reqs_.size() < kMaxFreeReqs && r->wire.capacity() <= 16 * 1024) {
     free_reqs_.push_back(r);
@@ -414,11 +417,18 @@ HttpClient::Pool& HttpClient::pool_for(const Endpoint& ep) {
 
 void HttpClient::request(const Endpoint& ep, std::string_view method, std::string_view path, std::string_view body,
                          std::string_view extra_headers, std::chrono::milliseconds timeout, ResponseCallback cb) {
+  request(ep, method, path, body, extra_headers, timeout, Clock::time_point::max(), std::move(cb));
+}
+
+void HttpClient::request(const Endpoint& ep, std::string_view method, std::string_view path, std::string_view body,
+                         std::string_view extra_headers, std::chrono::milliseconds timeout, Clock::time_point start_by,
+                         ResponseCallback cb) {
   ++request_depth_;
   Pool& p = pool_for(ep);
   Req* r = new_req();
   r->pool = &p;
   r->cb = std::move(cb);
+  r->start_by = start_by;
   r->head = method == "HEAD";
 
   std::string& w = r->wire;
@@ -442,6 +452,7 @@ void HttpClient::request(const Endpoint& ep, std::string_view method, std::strin
 }
 
 void HttpClient::dispatch(Pool& p, Req* r) {
+  if (expire_if_late(r)) return;
   while (!p.idle.empty()) {
     Conn* c = p.idle.back();
     p.idle.pop_back();
@@ -528,14 +539,27 @@ void HttpClient::on_connect_failed(Conn* c) {
   }
 }
 
+bool HttpClient::expire_if_late(Req* r) {
+  if (r->start_by == Clock::time_point::max()) return false;
+  // The loop's cached time may be stale after a long callback or a stopped process: read the clock.
+  auto now = Clock::now();
+  if (now < r->start_by) return false;
+  ClientResult res;
+  res.error = ClientError::expired;
+  res.write_started = res.completed = now;
+  complete(r, std::move(res));
+  return true;
+}
+
 void HttpClient::release_conn(Conn* c) {
   Pool& p = *c->pool;
-  if (Req* r = p.pop()) {
+  while (Req* r = p.pop()) {
+    if (expire_if_late(r)) continue;
     start_on(c, r);
-  } else {
-    c->state = Conn::State::idle;
-    p.idle.push_back(c);
+    return;
   }
+  c->state = Conn::State::idle;
+  p.idle.push_back(c);
 }
 
 void HttpClient::start_on(Conn* c, Req* r) {

@@ -32,6 +32,9 @@ enum class ClientError {
   disconnected,
   // Written, and the server answered something that is not HTTP/1.x. Outcome UNKNOWN.
   bad_response,
+  // Not one byte was written: the request's start_by passed before it could start (waiting for a
+  // connection, or connecting). The caller's right to send had a deadline; nothing was sent.
+  expired,
 };
 
 const char* to_string(ClientError e);
@@ -46,7 +49,9 @@ struct ClientResult {
   Clock::time_point write_started, completed;
 
   // True when the server may have processed the request although we got no answer.
-  bool outcome_unknown() const { return error != ClientError::none && error != ClientError::connect_failed; }
+  bool outcome_unknown() const {
+    return error != ClientError::none && error != ClientError::connect_failed && error != ClientError::expired;
+  }
   std::chrono::microseconds latency() const {
     return std::chrono::duration_cast<std::chrono::microseconds>(completed - write_started);
   }
@@ -93,6 +98,12 @@ class HttpClient {
   // timeout covers everything: waiting for a pooled connection, connecting, writing, reading.
   void request(const Endpoint& ep, std::string_view method, std::string_view path, std::string_view body,
                std::string_view extra_headers, std::chrono::milliseconds timeout, ResponseCallback cb);
+  // The same, but the first byte may only be written before start_by (checked against the clock
+  // right before the write, not the loop's cached time): after it, the request completes with
+  // `expired` and nothing was sent. For a sender whose right to send is a lease that expires.
+  void request(const Endpoint& ep, std::string_view method, std::string_view path, std::string_view body,
+               std::string_view extra_headers, std::chrono::milliseconds timeout, Clock::time_point start_by,
+               ResponseCallback cb);
 
   // Loop thread only. Completes every pending request now (connect_failed if not a byte was
   // written, else disconnected) and closes every connection. Callbacks may issue new requests.
@@ -111,6 +122,7 @@ class HttpClient {
   void dispatch(Pool& p, Req* r);
   void open_connection(Pool& p);
   void start_on(Conn* c, Req* r);
+  bool expire_if_late(Req* r);  // completes r with `expired` if its start_by has passed
   void on_io(Conn* c, uint32_t events);
   void on_connected(Conn* c);
   void on_connect_failed(Conn* c);

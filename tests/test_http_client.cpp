@@ -328,6 +328,36 @@ TEST_CASE("time spent waiting for a connection counts in the timeout") {
   CHECK(srv.arrivals == std::vector<std::string>{"/a", "/c"});
 }
 
+TEST_CASE("a request past its start_by is never written and says expired") {
+  // The engine's right to send a payment is a lease: a request still waiting for a connection
+  // when the lease ends must not go out later. The clock is read right before the write.
+  ScriptServer srv(ok_echo, 300ms);
+  net::EventLoop loop;
+  net::HttpClient client(loop, {.max_connections = 1, .connect_timeout = 1000ms});
+  auto ep = net::Endpoint::parse(url_of(srv.port));
+  std::vector<ClientResult> res(4);
+  int done = 0;
+  auto cb = [&](int i) {
+    return [&, i](ClientResult&& r) {
+      res[i] = std::move(r);
+      if (++done == 4) loop.stop();
+    };
+  };
+  auto now = net::Clock::now();
+  client.request(ep, "GET", "/a", "", "", 2000ms, now + 1000ms, cb(0));  // starts at once
+  client.request(ep, "GET", "/b", "", "", 2000ms, now + 100ms, cb(1));   // queued behind /a past its start_by
+  client.request(ep, "GET", "/c", "", "", 2000ms, now + 1000ms, cb(2));  // queued, starts at ~300 ms
+  client.request(ep, "GET", "/d", "", "", 2000ms, now - 1ms, cb(3));     // already late
+  run_loop(loop);
+  CHECK(res[0].error == ClientError::none);
+  CHECK(res[1].error == ClientError::expired);
+  CHECK_FALSE(res[1].outcome_unknown());
+  CHECK(res[2].error == ClientError::none);
+  CHECK(res[3].error == ClientError::expired);
+  std::lock_guard lk(srv.mu);
+  CHECK(srv.arrivals == std::vector<std::string>{"/a", "/c"});
+}
+
 TEST_CASE("a slow server yields timeout and the connection is closed") {
   HttplibServer srv;
   srv.svr.Get("/slow", [&](const httplib::Request&, httplib::Response& res) {

@@ -50,7 +50,8 @@ Outcome classify(const net::ClientResult& r) {
   switch (r.error) {
     case net::ClientError::none: return (r.status >= 200 && r.status < 300) ? Outcome::ok : Outcome::http_fail;
     case net::ClientError::timeout: return Outcome::timeout;
-    case net::ClientError::connect_failed: return Outcome::connect_failed;
+    case net::ClientError::connect_failed:
+    case net::ClientError::expired: return Outcome::connect_failed;
     case net::ClientError::disconnected: return Outcome::disconnected;
     case net::ClientError::bad_response: return Outcome::other;
   }
