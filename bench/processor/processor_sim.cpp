@@ -440,4 +440,12 @@ size_t ProcessorSim::payment_count() const {
   return st_->payments.size();
 }
 
+std::unordered_map<std::string, ProcessorSim::Record> ProcessorSim::records() const {
+  std::unordered_map<std::string, Record> out;
+  if (!st_) return out;
+  std::lock_guard lk(st_->store_mu);
+  for (const auto& [id, p] : st_->payments) out.emplace(id, Record{p.cents, p.requested_at_ms});
+  return out;
+}
+
 }  // namespace sim

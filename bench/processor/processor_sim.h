@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 namespace net {
 class HttpServer;
@@ -44,6 +45,13 @@ class ProcessorSim {
   void set_delay_ms(int ms);
   void set_failure(bool on);
   size_t payment_count() const;
+  // Every payment held, by correlationId: the processor's own books, for tests that audit the
+  // engine against them.
+  struct Record {
+    int64_t cents;
+    int64_t requested_at_ms;
+  };
+  std::unordered_map<std::string, Record> records() const;
 
   struct State;  // defined in processor_sim.cpp
 

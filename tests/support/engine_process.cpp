@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -56,6 +57,17 @@ void EngineProcess::start() {
       dup2(fileno(f), 1);
       dup2(fileno(f), 2);
     }
+    if (!hosts_file_.empty()) {
+      // unshare execs sh, which execs the engine: the pid stays the engine's.
+      std::string script = "mount --bind \"$1\" /etc/hosts && exec \"$0\"";
+      std::vector<std::string> args = {"unshare", "--mount", "--propagation", "private", "sh", "-c", script, bin,
+                                       hosts_file_};
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execvpe("unshare", argv.data(), envp.data());
+      _exit(127);
+    }
     char* argv[] = {bin.data(), nullptr};
     execve(bin.c_str(), argv, envp.data());
     _exit(127);
@@ -81,6 +93,19 @@ void EngineProcess::kill9() {
   int status;
   waitpid(pid_, &status, 0);
   pid_ = -1;
+}
+
+void EngineProcess::signal(int sig) {
+  if (pid_ > 0) ::kill(pid_, sig);
+}
+
+int64_t EngineProcess::rss_kb() const {
+  if (pid_ <= 0) return 0;
+  std::ifstream f("/proc/" + std::to_string(pid_) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  return 0;
 }
 
 int EngineProcess::terminate() {

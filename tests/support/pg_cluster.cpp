@@ -4,7 +4,12 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <atomic>
+#include <cctype>
+#include <fstream>
+#include <sstream>
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
@@ -66,7 +71,63 @@ void Cluster::restart_immediate() {
   start();
 }
 
+void Cluster::restart_fast() {
+  auto ctl = fmt::format(
+      "{}/pg_ctl -D {}/data -l {}/server.log -m fast -w -t 60 restart >/dev/null", bin_, dir_, dir_);
+  if (run_as_server_user(ctl) != 0) throw std::runtime_error("testpg: pg_ctl restart failed, see " + dir_ + "/server.log");
+}
+
+namespace {
+
+int postmaster_pid(const std::string& data) {
+  std::ifstream f(data + "/postmaster.pid");
+  int pid = 0;
+  f >> pid;
+  return pid;
+}
+
+// Direct children of `parent`: the backends and auxiliary processes of a postmaster.
+std::vector<int> children_of(int parent) {
+  std::vector<int> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    // pid (comm) state ppid ...: comm may hold spaces, so parse after the last ')'.
+    auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    char state;
+    int ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent) out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+}  // namespace
+
+void Cluster::freeze() {
+  int pm = postmaster_pid(dir_ + "/data");
+  if (pm <= 0) throw std::runtime_error("testpg: no postmaster to freeze");
+  // The postmaster first, so that it forks no new backend while the others are being stopped.
+  ::kill(pm, SIGSTOP);
+  frozen_ = {pm};
+  for (int c : children_of(pm)) {
+    ::kill(c, SIGSTOP);
+    frozen_.push_back(c);
+  }
+}
+
+void Cluster::thaw() {
+  for (auto it = frozen_.rbegin(); it != frozen_.rend(); ++it) ::kill(*it, SIGCONT);
+  frozen_.clear();
+}
+
 Cluster::~Cluster() {
+  thaw();
   run_as_server_user(fmt::format("{}/pg_ctl -D {}/data -m immediate -w stop >/dev/null 2>&1", bin_, dir_));
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);

@@ -5,6 +5,7 @@
 #include <pqxx/pqxx>
 
 #include <string>
+#include <vector>
 
 namespace testpg {
 
@@ -21,6 +22,15 @@ class Cluster {
   int run_as_server_user(const std::string& cmd) const;
   // Stops the server abruptly and starts it again on the same data (crash recovery tests).
   void restart_immediate();
+  // pg_ctl restart -m fast: what an operator does; sessions are terminated, the server is back
+  // when it returns.
+  void restart_fast();
+  // SIGSTOP / SIGCONT of the postmaster and every backend: a server that hangs (a stalled disk,
+  // a paused VM) while its sockets stay open. Connections and statements just wait.
+  void freeze();
+  void thaw();
+  // The server's unix socket directory and port, for tools that connect by other means.
+  int port() const { return 5432; }
 
  private:
   Cluster();
@@ -28,6 +38,7 @@ class Cluster {
   std::string dir_;
   std::string bin_ = "/usr/lib/postgresql/15/bin";
   bool as_postgres_ = false;
+  std::vector<int> frozen_;
 };
 
 // A fresh, empty schema per test: the returned conninfo puts it first on search_path.

@@ -15,14 +15,10 @@
 #include "bench/processor/processor_sim.h"
 #include "tests/support/engine_process.h"
 #include "tests/support/pg_cluster.h"
+#include "tests/support/pg_proxy.h"
+#include "tests/support/test_ids.h"
 
 namespace testsupport {
-
-inline std::string test_uuid(int n) {
-  static std::atomic<int> run{0};
-  static const int salt = (getpid() & 0xffff) ^ (run++ << 8);
-  return fmt::format("{:08x}-0000-4000-8000-{:012d}", salt, n);
-}
 
 inline sim::ProcessorSim::Options sim_options(const char* name, const char* fee) {
   sim::ProcessorSim::Options o;
@@ -39,27 +35,50 @@ struct Totals {
 };
 
 struct Stack {
+  using Env = std::map<std::string, std::string>;
+  struct Options {
+    Env env;
+    int instances = 1;              // engines started (INSTANCE_ID 1, 2)
+    bool db_through_proxy = false;  // engines reach PostgreSQL through a PgProxy (fault injection)
+  };
+
   testpg::Schema schema;
+  std::unique_ptr<testpg::PgProxy> proxy;
   sim::ProcessorSim def{sim_options("default", "0.05")};
   sim::ProcessorSim fb{sim_options("fallback", "0.15")};
-  std::unique_ptr<EngineProcess> engine;
-  std::map<std::string, std::string> env;
+  std::unique_ptr<EngineProcess> engine;   // instance 1
+  std::unique_ptr<EngineProcess> engine2;  // instance 2, when Options::instances == 2
+  Env env;
 
-  using Env = std::map<std::string, std::string>;
-  explicit Stack(Env extra = {}) {
+  explicit Stack(Env extra = {}) : Stack(Options{std::move(extra)}) {}
+  explicit Stack(Options o) {
     def.start();
     fb.start();
-    env = {{"DATABASE_URL", schema.conninfo},
+    if (o.db_through_proxy)
+      proxy = std::make_unique<testpg::PgProxy>(testpg::Cluster::shared().dir(), testpg::Cluster::shared().port());
+    env = {{"DATABASE_URL", proxy ? proxy->conninfo(schema.name) : schema.conninfo},
            {"PAYMENT_PROCESSOR_URL_DEFAULT", def.base_url()},
            {"PAYMENT_PROCESSOR_URL_FALLBACK", fb.base_url()},
            {"ADMIN_TOKEN", "secret"}};
-    for (auto& [k, v] : extra) env[k] = v;
+    for (auto& [k, v] : o.env) env[k] = v;
     start_engine();
+    if (o.instances > 1) start_engine2();
   }
 
   void start_engine() {
     engine = std::make_unique<EngineProcess>(env);
     engine->start();
+  }
+  void start_engine2() {
+    auto e = env;
+    e.insert_or_assign("INSTANCE_ID", std::string("2"));  // not operator=(const char*): GCC 12 -Wrestrict false positive
+    engine2 = std::make_unique<EngineProcess>(e);
+    engine2->start();
+  }
+  std::vector<uint16_t> ports() const {
+    std::vector<uint16_t> p{engine->port()};
+    if (engine2) p.push_back(engine2->port());
+    return p;
   }
 
   httplib::Client client() const {
