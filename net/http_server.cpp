@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -149,12 +151,15 @@ struct ServerWorker : IoHandler {
   uint64_t next_conn_id = 1;
   size_t read_cap = 0;  // unparsed bytes a connection may hold before reading pauses
   int sweep_ms = 1000;
+  bool draining = false;  // no new connections; each one closes after its next answer, or when idle
 
   void on_io(uint32_t events) override;  // the listening socket
   Responder responder(uint64_t conn_id, uint64_t req_no) const { return Responder(self, conn_id, req_no); }
   void deliver(uint64_t conn_id, uint64_t req_no, int status, std::string&& body, std::string_view ctype);
   void sweep();
   void shutdown();
+  void start_draining();
+  void drain_sweep();
   void arm_listen();
 };
 
@@ -492,7 +497,7 @@ void Conn::flush() {
 void Conn::complete(int status, std::string_view body, std::string_view ctype, bool force_close) {
   if (closed || !in_flight) return;
   in_flight = false;
-  bool close_now = force_close || close_after || closing;
+  bool close_now = force_close || close_after || closing || w->draining;
   bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
 
   char num[24];
@@ -582,6 +587,30 @@ void ServerWorker::sweep() {
     if (!c->in_flight && now - c->last_active > limit) idle.push_back(c);
   for (Conn* c : idle) c->close_conn();
   loop.add_timer(std::chrono::milliseconds(sweep_ms), [this] { sweep(); });
+}
+
+void ServerWorker::start_draining() {
+  draining = true;
+  if (listen_fd >= 0) {
+    if (!accept_paused) loop.del_fd(listen_fd);
+    if (owns_listen_fd) ::close(listen_fd);
+    listen_fd = -1;
+  }
+  drain_sweep();
+}
+
+void ServerWorker::drain_sweep() {
+  // A connection idle a little while gets closed; one that receives a request meanwhile has it
+  // answered with Connection: close. Closing an idle keep-alive connection always races with a
+  // request the client may be writing at that moment; waiting a little makes that rarer.
+  constexpr auto kIdleBeforeClose = std::chrono::milliseconds(100);
+  auto now = loop.now();
+  std::vector<Conn*> idle;
+  for (auto& [id, c] : conns)
+    if (!c->in_flight && !c->out_pending() && c->rpos == c->len && now - c->last_active > kIdleBeforeClose)
+      idle.push_back(c);
+  for (Conn* c : idle) c->close_conn();
+  loop.add_timer(std::chrono::milliseconds(20), [this] { drain_sweep(); });
 }
 
 void ServerWorker::shutdown() {
@@ -744,6 +773,30 @@ void HttpServer::start() {
     raw->thread = std::thread([raw] { raw->loop.run(); });
   }
   running_ = true;
+}
+
+bool HttpServer::drain(std::chrono::milliseconds limit) {
+  if (!running_) return true;
+  for (auto& w : workers_) {
+    ServerWorker* raw = w.get();
+    raw->loop.post([raw] { raw->start_draining(); });
+  }
+  auto deadline = Clock::now() + limit;
+  for (;;) {
+    std::atomic<size_t> open{0};
+    std::atomic<int> answered{0};
+    for (auto& w : workers_) {
+      ServerWorker* raw = w.get();
+      raw->loop.post([raw, &open, &answered] {
+        open += raw->conns.size();
+        ++answered;
+      });
+    }
+    while (answered < static_cast<int>(workers_.size())) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (open == 0) return true;
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 void HttpServer::stop() {

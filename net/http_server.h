@@ -4,6 +4,7 @@
 // in a single writev as soon as it is ready, which is what a sub-millisecond p99 needs.
 #pragma once
 #include <cstdint>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <span>
@@ -76,6 +77,10 @@ class HttpServer {
   // Binds and listens (backlog 4096, SO_REUSEADDR; SO_REUSEPORT, one listener per thread, for TCP),
   // spawns `threads` loop threads and returns. Throws std::system_error if the address is unusable.
   void start();
+  // Graceful close: stops accepting now; each connection then closes after its next answer
+  // (Connection: close) or once idle. Returns when none is left (true) or after `limit` (false).
+  // The loops keep running: stop() them afterwards.
+  bool drain(std::chrono::milliseconds limit);
   // Stops accepting, closes every connection, joins the threads. Idempotent.
   void stop();
 
