@@ -49,17 +49,46 @@ Config Config::from_env() {
   c.admin_token = env_str("ADMIN_TOKEN", "", true);
   c.processor_token = env_str("PROCESSOR_ADMIN_TOKEN", c.processor_token, false);
   c.instance_id = static_cast<int>(env_int("INSTANCE_ID", c.instance_id, 1, 1000));
+
   c.http_threads = static_cast<int>(env_int("HTTP_THREADS", c.http_threads, 1, 64));
   c.ingress_batch_max = static_cast<int>(env_int("INGRESS_BATCH_MAX", c.ingress_batch_max, 1, 10000));
+  c.ingress_db_connections = static_cast<int>(env_int("INGRESS_DB_CONNECTIONS", c.ingress_db_connections, 1, 16));
+  c.ingress_commit_timeout = env_ms("INGRESS_COMMIT_TIMEOUT_MS", c.ingress_commit_timeout, 10, 60000);
+  c.ingress_lookup_timeout = env_ms("INGRESS_LOOKUP_TIMEOUT_MS", c.ingress_lookup_timeout, 10, 60000);
+  c.summary_wait = env_ms("SUMMARY_WAIT_MS", c.summary_wait, 0, 10000);
+  c.summary_timeout = env_ms("SUMMARY_TIMEOUT_MS", c.summary_timeout, 10, 60000);
+  c.shutdown_grace = env_ms("SHUTDOWN_GRACE_MS", c.shutdown_grace, 0, 60000);
+
+  c.db_connect_timeout = env_ms("DB_CONNECT_TIMEOUT_MS", c.db_connect_timeout, 100, 60000);
+  c.db_statement_timeout = env_ms("DB_STATEMENT_TIMEOUT_MS", c.db_statement_timeout, 100, 600000);
+
+  c.dispatcher_max_payments = static_cast<int>(env_int("DISPATCHER_MAX_PAYMENTS", c.dispatcher_max_payments, 10, 1000000));
   c.processor_max_conns = static_cast<int>(env_int("PROCESSOR_MAX_CONNECTIONS", c.processor_max_conns, 1, 20000));
+  c.processor_max_in_flight = static_cast<int>(env_int("PROCESSOR_MAX_IN_FLIGHT", c.processor_max_in_flight, 1, 20000));
   c.lease = env_ms("LEASE_MS", c.lease, 1000, 3600000);
   c.request_timeout = env_ms("PROCESSOR_TIMEOUT_MS", c.request_timeout, 50, 600000);
+  c.processor_max_delay = env_ms("PROCESSOR_MAX_DELAY_MS", c.processor_max_delay, 0, 600000);
   c.max_latency = env_ms("MAX_LATENCY_MS", c.max_latency, 1, 600000);
   c.unknown_horizon = env_ms("UNKNOWN_HORIZON_MS", c.unknown_horizon, 100, 3600000);
+  c.health_interval = env_ms("HEALTH_CHECK_INTERVAL_MS", c.health_interval, 100, 600000);
   c.tick = env_ms("JANITOR_TICK_MS", c.tick, 10, 60000);
   c.recorder_gather = env_ms("RECORDER_GATHER_MS", c.recorder_gather, 0, 1000);
-  if (c.lease <= c.tick * 4) throw std::invalid_argument("LEASE_MS must exceed 4 x JANITOR_TICK_MS (leases are renewed each tick)");
+  c.validate();
   return c;
+}
+
+void Config::validate() const {
+  if (summary_timeout <= summary_wait)
+    throw std::invalid_argument("SUMMARY_TIMEOUT_MS must exceed SUMMARY_WAIT_MS (the summary itself runs after the wait)");
+  if (lease <= tick * 4)
+    throw std::invalid_argument("LEASE_MS must exceed 4 x JANITOR_TICK_MS (leases are renewed each tick)");
+  // A send with an unknown outcome may sit at the processor until our timeout and then sleep its
+  // delay before storing the payment: only after both can its 404 prove anything.
+  if (unknown_horizon <= request_timeout + processor_max_delay)
+    throw std::invalid_argument(fmt::format(
+        "UNKNOWN_HORIZON_MS ({}) must exceed PROCESSOR_TIMEOUT_MS ({}) + PROCESSOR_MAX_DELAY_MS ({}): a lookup"
+        " sooner could miss a send still sleeping at the processor and pay twice",
+        unknown_horizon.count(), request_timeout.count(), processor_max_delay.count()));
 }
 
 }  // namespace engine

@@ -14,19 +14,40 @@ struct Config {
   std::string processor_token = "123";       // PROCESSOR_ADMIN_TOKEN: X-Rinha-Token for the processors
   int instance_id = 1;                       // INSTANCE_ID: names this instance in logs and health claims
 
-  int http_threads = 1;            // HTTP_THREADS: ingress event-loop threads
-  int ingress_batch_max = 256;     // INGRESS_BATCH_MAX: payments per group commit
-  int processor_max_conns = 1024;  // PROCESSOR_MAX_CONNECTIONS per processor (thousands may be in flight)
+  // Ingress.
+  int http_threads = 1;                                // HTTP_THREADS: ingress event-loop threads
+  int ingress_batch_max = 256;                         // INGRESS_BATCH_MAX: payments per group commit
+  int ingress_db_connections = 2;                      // INGRESS_DB_CONNECTIONS per HTTP thread: batches in flight
+  std::chrono::milliseconds ingress_commit_timeout{800};  // INGRESS_COMMIT_TIMEOUT_MS: then 503 (or in doubt)
+  std::chrono::milliseconds ingress_lookup_timeout{400};  // INGRESS_LOOKUP_TIMEOUT_MS: resolving an in-doubt commit
+  std::chrono::milliseconds summary_wait{400};         // SUMMARY_WAIT_MS: for payments of the window landing now
+  std::chrono::milliseconds summary_timeout{1200};     // SUMMARY_TIMEOUT_MS: then 503
+  std::chrono::milliseconds shutdown_grace{1000};      // SHUTDOWN_GRACE_MS: /health says 503 this long before closing
 
-  std::chrono::milliseconds lease{10000};            // LEASE_MS: queue visibility while a payment is ours
-  std::chrono::milliseconds request_timeout{10000};  // PROCESSOR_TIMEOUT_MS: then the outcome is unknown
-  std::chrono::milliseconds max_latency{1500};       // MAX_LATENCY_MS: slower than this, prefer the other
-  std::chrono::milliseconds unknown_horizon{20000};  // UNKNOWN_HORIZON_MS: a 404 after this is conclusive
-  std::chrono::milliseconds tick{200};               // JANITOR_TICK_MS: health, leases, adoption
-  std::chrono::milliseconds recorder_gather{5};      // RECORDER_GATHER_MS: batch the dispatcher's writes
+  // Database.
+  std::chrono::milliseconds db_connect_timeout{2000};    // DB_CONNECT_TIMEOUT_MS: connect + prepare
+  std::chrono::milliseconds db_statement_timeout{5000};  // DB_STATEMENT_TIMEOUT_MS: every other statement
+
+  // Dispatcher.
+  int dispatcher_max_payments = 4000;  // DISPATCHER_MAX_PAYMENTS held in memory; the rest wait in the queue
+  int processor_max_conns = 1024;      // PROCESSOR_MAX_CONNECTIONS per processor (thousands may be in flight)
+  int processor_max_in_flight = 600;   // PROCESSOR_MAX_IN_FLIGHT per processor: they answer 429 past 800 + 500
+  std::chrono::milliseconds lease{3000};                // LEASE_MS: queue visibility while a payment is ours
+  std::chrono::milliseconds request_timeout{10000};     // PROCESSOR_TIMEOUT_MS: then the outcome is unknown
+  std::chrono::milliseconds processor_max_delay{5000};  // PROCESSOR_MAX_DELAY_MS: the longest a processor sleeps
+  std::chrono::milliseconds max_latency{1500};          // MAX_LATENCY_MS: slower than this, prefer the other
+  std::chrono::milliseconds unknown_horizon{20000};     // UNKNOWN_HORIZON_MS: a 404 after this is conclusive
+  std::chrono::milliseconds health_interval{5100};      // HEALTH_CHECK_INTERVAL_MS: processors allow 1 call / 5 s
+  std::chrono::milliseconds tick{200};                  // JANITOR_TICK_MS: health, leases, adoption
+  std::chrono::milliseconds recorder_gather{5};         // RECORDER_GATHER_MS: batch the dispatcher's records
+
+  // Our right to send a payment ends this long before its lease does (clock rates, the write).
+  std::chrono::milliseconds lease_margin() const { return lease / 10; }
 
   // Reads the environment; throws std::invalid_argument naming the variable on a bad or missing value.
   static Config from_env();
+  // The cross-setting rules (from_env applies them); throws std::invalid_argument.
+  void validate() const;
 };
 
 }  // namespace engine

@@ -26,8 +26,9 @@ bool parse_bound(const net::Request& req, std::string_view key, std::optional<in
 
 }  // namespace
 
-net::Handler make_http_handler(const Config& cfg, Ingress& ingress, SummaryService& summary) {
-  return [&cfg, &ingress, &summary](const net::Request& req, net::Responder r) {
+net::Handler make_http_handler(const Config& cfg, Ingress& ingress, SummaryService& summary,
+                               std::function<bool()> ready) {
+  return [&cfg, &ingress, &summary, ready = std::move(ready)](const net::Request& req, net::Responder r) {
     auto arrived = SteadyClock::now();
     if (req.path == "/payments") {
       if (req.method != "POST") return answer(r, kOther, 405, R"({"error":"use POST"})", arrived);
@@ -54,7 +55,10 @@ net::Handler make_http_handler(const Config& cfg, Ingress& ingress, SummaryServi
     }
     if (req.path == "/metrics" && req.method == "GET")
       return answer(r, kMetrics, 200, metrics().render(), arrived, "text/plain; version=0.0.4");
-    if (req.path == "/health" && req.method == "GET") return answer(r, kHealth, 200, R"({"status":"ok"})", arrived);
+    if (req.path == "/health" && req.method == "GET") {
+      if (ready()) return answer(r, kHealth, 200, R"({"status":"ok"})", arrived);
+      return answer(r, kHealth, 503, R"({"status":"unavailable"})", arrived);
+    }
     answer(r, kOther, 404, R"({"error":"not found"})", arrived);
   };
 }

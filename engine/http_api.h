@@ -2,8 +2,11 @@
 //   POST /payments          -> payment_request.h, then Ingress (group commit)
 //   GET  /payments-summary  -> SummaryService
 //   POST /purge-payments    -> SummaryService (admin token in X-Rinha-Token)
-//   GET  /metrics, GET /health
+//   GET  /metrics, GET /health (503 while the database is unreachable or the engine is stopping:
+//        the load balancer's cue to send requests elsewhere)
 #pragma once
+#include <functional>
+
 #include "engine/config.h"
 #include "net/http_server.h"
 #include "engine/ingress.h"
@@ -11,6 +14,7 @@
 
 namespace engine {
 
-net::Handler make_http_handler(const Config& cfg, Ingress& ingress, SummaryService& summary);
+net::Handler make_http_handler(const Config& cfg, Ingress& ingress, SummaryService& summary,
+                               std::function<bool()> ready);
 
 }  // namespace engine

@@ -1,10 +1,14 @@
 #include "engine/ingress.h"
 
-#include <thread>
+#include <fmt/format.h>
+
+#include <future>
+#include <random>
 #include <unordered_map>
 
 #include "engine/log.h"
 #include "engine/metrics.h"
+#include "engine/store.h"
 
 namespace engine {
 namespace {
@@ -14,104 +18,345 @@ constexpr const char* kBodyDuplicate = R"({"status":"already accepted"})";
 constexpr const char* kBodyConflict =
     R"({"error":"correlationId already used with a different amount","field":"correlationId"})";
 constexpr const char* kBodyUnavailable = R"({"error":"payment not accepted: database unavailable, retry"})";
+// A withdrawal that could not run is tried again after this long.
+constexpr std::chrono::milliseconds kWithdrawRetry{200};
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Runs fn on `loop` and waits for it (the loop must be running).
+template <class F>
+void run_on(net::EventLoop& loop, F&& fn) {
+  std::promise<void> done;
+  loop.post([&] {
+    fn();
+    done.set_value();
+  });
+  done.get_future().wait();
+}
 
 }  // namespace
 
+// One group commit: the requests it answers, and the distinct payments it writes.
+struct Ingress::Batch {
+  std::vector<Item> items;
+  std::vector<PaymentRequest> unique;  // what the statement writes, in order
+  std::vector<size_t> slot;            // items[i] is unique[slot[i]]
+  std::vector<int> status;             // per unique payment, once known (0: not yet)
+  int reserved = 0;                    // the first `reserved` payments are leased to our dispatcher
+  int route = -1;
+  int64_t requested_at_ms = 0;
+  int64_t token = 0;
+  int backend_pid = 0;  // where an in-doubt accept ran
+  std::string session;
+  SteadyClock::time_point sent{};
+  SteadyClock::time_point oldest{};
+};
+
 struct Ingress::LoopState {
-  explicit LoopState(const std::string& url) : db(url) {}
-  std::thread::id owner = std::this_thread::get_id();
-  std::vector<Item> pending, batch;
+  net::EventLoop* loop = nullptr;
+  std::vector<std::unique_ptr<net::PgConn>> conns;
+  int up = 0;
+  std::vector<Item> pending;
   bool flush_posted = false;
-  store::Session db;
+  std::mt19937_64 rng{std::random_device{}()};
+  // In-doubt accepts answered 503, withdrawn once the database answers again.
+  struct Withdrawal {
+    std::vector<CorrelationId> ids;
+    int64_t token;
+    int backend_pid;
+    std::string session;
+  };
+  std::vector<Withdrawal> withdrawals;
+  bool withdrawing = false;
 };
 
 Ingress::Ingress(const Config& cfg, Dispatcher& dispatcher) : cfg_(cfg), dispatcher_(dispatcher) {}
 
 Ingress::~Ingress() = default;
 
-Ingress::LoopState& Ingress::state_here() {
-  // Each HTTP loop thread finds its own state; the lookup takes the lock only once per thread.
-  thread_local LoopState* mine = nullptr;
-  thread_local const Ingress* mine_for = nullptr;
-  if (mine && mine_for == this) return *mine;
-  std::lock_guard lk(states_mu_);
-  states_.push_back(std::make_unique<LoopState>(cfg_.database_url));
-  mine = states_.back().get();
-  mine_for = this;
-  return *mine;
+void Ingress::start(net::HttpServer& server) {
+  for (int i = 0; i < server.thread_count(); ++i) {
+    auto st = std::make_unique<LoopState>();
+    st->loop = &server.loop(i);
+    LoopState* raw = st.get();
+    states_.push_back(std::move(st));
+    run_on(*raw->loop, [this, raw] {
+      net::PgConn::Options o;
+      o.conninfo = cfg_.database_url;
+      o.setup_sql = store::session_setup(true, cfg_.db_statement_timeout);
+      o.prepare = store::ingress_statements();
+      o.connect_timeout = cfg_.db_connect_timeout;
+      o.application_name = fmt::format("payeng{}-ingress", cfg_.instance_id);
+      for (int c = 0; c < cfg_.ingress_db_connections; ++c) {
+        auto conn = std::make_unique<net::PgConn>(*raw->loop, o);
+        conn->on_state = [this, raw](bool up) {
+          metrics().db_connections.fetch_add(up ? 1 : -1, std::memory_order_relaxed);
+          int before = raw->up;
+          raw->up += up ? 1 : -1;
+          if (before == 0 && raw->up > 0) loops_up_.fetch_add(1, std::memory_order_relaxed);
+          if (before > 0 && raw->up == 0) loops_up_.fetch_sub(1, std::memory_order_relaxed);
+          if (up) withdraw(*raw);
+        };
+        conn->start();
+        raw->conns.push_back(std::move(conn));
+      }
+    });
+  }
+}
+
+void Ingress::stop(net::HttpServer&) {
+  for (auto& st : states_) {
+    LoopState* raw = st.get();
+    run_on(*raw->loop, [raw] { raw->conns.clear(); });
+  }
+}
+
+Ingress::LoopState* Ingress::state_of(const net::EventLoop* loop) {
+  for (auto& st : states_)
+    if (st->loop == loop) return st.get();
+  return nullptr;
 }
 
 void Ingress::submit(const PaymentRequest& p, net::Responder r, SteadyClock::time_point arrived) {
-  LoopState& st = state_here();
-  net::EventLoop* loop = r.loop();
-  st.pending.push_back(Item{p, std::move(r), arrived});
+  LoopState* st = state_of(r.loop());
+  if (!st || st->conns.empty()) {  // stopping
+    r.send(503, kBodyUnavailable);
+    count_request(kPostPayments, 503, arrived);
+    return;
+  }
+  st->pending.push_back(Item{p, std::move(r), arrived});
   metrics().ingress_backlog.fetch_add(1, std::memory_order_relaxed);
-  if (!st.flush_posted && loop) {
-    st.flush_posted = true;
-    loop->post([this, &st] { flush(st); });  // after this round's events: one commit for all of them
+  if (!st->flush_posted) {
+    st->flush_posted = true;
+    st->loop->post([this, st] { flush(*st); });  // after this round's events: one commit for all of them
   }
 }
 
 void Ingress::flush(LoopState& st) {
   st.flush_posted = false;
-  while (!st.pending.empty()) {
+  while (!st.pending.empty() && !st.conns.empty()) {
+    // A free connection that is up; when none is up, the first one (it queues the batch until it
+    // reconnects or the batch's deadline passes); when all that are up are busy, the next
+    // commit's answer flushes again.
+    net::PgConn* conn = nullptr;
+    bool any_up = false;
+    for (auto& c : st.conns) {
+      any_up = any_up || c->ready();
+      if (c->ready() && c->pending() == 0) {
+        conn = c.get();
+        break;
+      }
+    }
+    if (!conn && any_up) return;
+    if (!conn) conn = st.conns.front().get();
+
+    auto b = std::make_shared<Batch>();
     size_t n = std::min(st.pending.size(), static_cast<size_t>(cfg_.ingress_batch_max));
-    st.batch.assign(std::make_move_iterator(st.pending.begin()), std::make_move_iterator(st.pending.begin() + n));
+    b->items.assign(std::make_move_iterator(st.pending.begin()), std::make_move_iterator(st.pending.begin() + n));
     st.pending.erase(st.pending.begin(), st.pending.begin() + n);
     metrics().ingress_backlog.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
-    try {
-      store::BusyScope busy;
-      commit_batch(st.batch, st.db.conn());
-    } catch (const std::exception& e) {
-      // Nothing of this batch is accepted (or, if the connection broke after the statement ran,
-      // it may be: a retry by the client is then answered as a duplicate, and the lease hands
-      // the payment to a dispatcher).
-      log_event("error", "ingress commit failed", e.what());
-      for (auto& it : st.batch) {
-        it.responder.send(503, kBodyUnavailable);
-        count_request(kPostPayments, 503, it.arrived);
-      }
-      st.db.reset();
+    // The same id twice in one batch: the statement writes it once; the repeat gets the same answer.
+    std::unordered_map<CorrelationId, size_t, CorrelationIdHash> first;
+    b->slot.resize(n);
+    b->oldest = b->items.front().arrived;
+    for (size_t i = 0; i < n; ++i) {
+      auto [it, inserted] = first.emplace(b->items[i].payment.correlation_id, b->unique.size());
+      if (inserted) b->unique.push_back(b->items[i].payment);
+      b->slot[i] = it->second;
+      b->oldest = std::min(b->oldest, b->items[i].arrived);
     }
-    st.batch.clear();
+    b->status.assign(b->unique.size(), 0);
+    // The payments our dispatcher has room for are leased to it, routed where it would send them
+    // now; the others are left visible in the queue for whichever instance has room.
+    b->reserved = dispatcher_.reserve(static_cast<int>(b->unique.size()));
+    b->route = dispatcher_.route_hint();
+    b->requested_at_ms = wall_ms();
+    b->token = static_cast<int64_t>(st.rng() >> 1);
+    std::vector<CorrelationId> ids;
+    std::vector<int64_t> cents, vt, route;
+    for (size_t i = 0; i < b->unique.size(); ++i) {
+      ids.push_back(b->unique[i].correlation_id);
+      cents.push_back(b->unique[i].amount_cents);
+      const bool ours = static_cast<int>(i) < b->reserved;
+      vt.push_back(ours ? cfg_.lease.count() : 0);
+      route.push_back(ours ? b->route : -1);
+    }
+    b->sent = SteadyClock::now();  // the lease runs from before the statement: never longer than the database's
+    metrics().ingress_batches.fetch_add(1, std::memory_order_relaxed);
+    conn->exec(store::kAccept,
+               {store::uuid_array(ids), store::int_array(cents), std::to_string(b->requested_at_ms),
+                store::int_array(vt), store::int_array(route), std::to_string(b->token)},
+               b->oldest + cfg_.ingress_commit_timeout,
+               [this, &st, b](net::PgReply&& r) { on_committed(st, b, std::move(r)); });
   }
 }
 
-void Ingress::commit_batch(std::vector<Item>& items, pqxx::connection& conn) {
-  // The same id twice in one batch: the statement sees it once; the repeat is answered from the first.
-  std::unordered_map<CorrelationId, size_t, CorrelationIdHash> first;
-  std::vector<PaymentRequest> unique;
-  std::vector<size_t> slot(items.size());
-  for (size_t i = 0; i < items.size(); ++i) {
-    auto [it, inserted] = first.emplace(items[i].payment.correlation_id, unique.size());
-    if (inserted) unique.push_back(items[i].payment);
-    slot[i] = it->second;
-  }
-  auto accepted = store::accept(conn, unique, cfg_.lease);
-  metrics().ingress_batches.fetch_add(1, std::memory_order_relaxed);
-
-  std::vector<NewPayment> fresh;
-  std::vector<bool> answered_as_new(unique.size(), false);
-  for (size_t i = 0; i < items.size(); ++i) {
-    const store::Accepted& a = accepted[slot[i]];
-    int status;
-    const char* body;
-    if (items[i].payment.amount_cents != unique[slot[i]].amount_cents || a.outcome == store::Acceptance::conflict) {
-      status = 409;
-      body = kBodyConflict;
-    } else if (a.outcome == store::Acceptance::created && !answered_as_new[slot[i]]) {
-      answered_as_new[slot[i]] = true;
-      fresh.push_back({unique[slot[i]], a.msg_id});
-      status = 202;
-      body = kBodyAccepted;
-    } else {
-      status = 200;
-      body = kBodyDuplicate;
+void Ingress::answer(Batch& b, size_t u, int status) {
+  b.status[u] = status;
+  bool first = true;
+  for (size_t i = 0; i < b.items.size(); ++i) {
+    if (b.slot[i] != u) continue;
+    // A repeat inside the batch gets the answer a later request would get: a duplicate of the
+    // new payment, or a conflict if it carries another amount.
+    int s = status;
+    if (status != 503 && b.items[i].payment.amount_cents != b.unique[u].amount_cents) {
+      s = 409;
+    } else if (status == 202) {
+      s = first ? 202 : 200;
+      first = false;
     }
-    items[i].responder.send(status, body);
-    count_request(kPostPayments, status, items[i].arrived);
+    const char* body = s == 202 ? kBodyAccepted : s == 200 ? kBodyDuplicate : s == 409 ? kBodyConflict : kBodyUnavailable;
+    b.items[i].responder.send(s, body);
+    count_request(kPostPayments, s, b.items[i].arrived);
   }
-  if (!fresh.empty()) dispatcher_.submit(std::move(fresh));
+}
+
+void Ingress::on_committed(LoopState& st, std::shared_ptr<Batch> b, net::PgReply&& r) {
+  switch (r.status) {
+    case net::PgStatus::ok: {
+      std::vector<Fresh> fresh;
+      std::vector<size_t> unclear;
+      const auto lease_until = b->sent + cfg_.lease - cfg_.lease_margin();
+      for (size_t u = 0; u < b->unique.size() && static_cast<int>(u) < r.result.rows(); ++u) {
+        const int row = static_cast<int>(u);
+        if (r.result.boolean(row, 1)) {
+          answer(*b, u, 202);
+          if (row < b->reserved)
+            fresh.push_back({b->unique[u], r.result.int64(row, 0), b->requested_at_ms, b->route, lease_until});
+        } else if (r.result.null(row, 2)) {
+          unclear.push_back(u);  // inserted by a concurrent statement: not visible to this one's snapshot
+        } else {
+          answer(*b, u, r.result.int64(row, 2) == b->unique[u].amount_cents ? 200 : 409);
+        }
+      }
+      dispatcher_.unreserve(b->reserved - static_cast<int>(fresh.size()));
+      if (!fresh.empty()) dispatcher_.submit(std::move(fresh));
+      if (!unclear.empty()) resolve(st, b, std::move(unclear), false);
+      break;
+    }
+    case net::PgStatus::in_doubt: {
+      // It may have committed: find out before answering (see ingress.h).
+      metrics().db_errors.fetch_add(1, std::memory_order_relaxed);
+      log_event("warn", "ingress commit in doubt, looking it up", r.error);
+      b->backend_pid = r.backend_pid;
+      b->session = r.session;
+      std::vector<size_t> all(b->unique.size());
+      for (size_t u = 0; u < all.size(); ++u) all[u] = u;
+      resolve(st, b, std::move(all), true);
+      break;
+    }
+    case net::PgStatus::not_sent:
+    case net::PgStatus::failed:
+      // Nothing of it was written.
+      metrics().db_errors.fetch_add(1, std::memory_order_relaxed);
+      if (r.status == net::PgStatus::failed) log_event("error", "ingress commit failed", r.error);
+      for (size_t u = 0; u < b->unique.size(); ++u) answer(*b, u, 503);
+      dispatcher_.unreserve(b->reserved);
+      break;
+  }
+  flush(st);
+}
+
+void Ingress::resolve(LoopState& st, std::shared_ptr<Batch> b, std::vector<size_t> which, bool in_doubt) {
+  net::PgConn* conn = nullptr;
+  for (auto& c : st.conns)
+    if (c->ready()) {
+      conn = c.get();
+      break;
+    }
+  if (!conn && !st.conns.empty()) conn = st.conns.front().get();  // it may reconnect in time
+  auto give_up = [this, &st, b, which, in_doubt] {
+    std::vector<CorrelationId> ids;
+    for (size_t u : which) {
+      answer(*b, u, 503);
+      ids.push_back(b->unique[u].correlation_id);
+    }
+    if (!in_doubt) return;
+    dispatcher_.unreserve(b->reserved);
+    log_event("error", "ingress commit still in doubt: answered 503, to be withdrawn", std::to_string(ids.size()));
+    st.withdrawals.push_back({std::move(ids), b->token, b->backend_pid, b->session});
+    withdraw(st);
+  };
+  if (!conn) return give_up();
+  std::vector<CorrelationId> ids;
+  for (size_t u : which) ids.push_back(b->unique[u].correlation_id);
+  const auto deadline = b->oldest + cfg_.ingress_commit_timeout + cfg_.ingress_lookup_timeout;
+  // The in-doubt statement may still be running on its server process: end it first (the next
+  // statement on this connection runs after), so that what the lookup sees is final.
+  if (in_doubt)
+    conn->exec(store::kEndSession,
+               {std::to_string(b->backend_pid), b->session, std::to_string(cfg_.ingress_lookup_timeout.count())},
+               deadline, [](net::PgReply&&) {});
+  conn->exec(store::kLookup, {store::uuid_array(ids), std::to_string(b->token)}, deadline,
+             [this, b, which, in_doubt, give_up](net::PgReply&& r) {
+               if (r.status != net::PgStatus::ok) return give_up();
+               struct Found {
+                 int64_t cents;
+                 bool ours;
+                 int64_t msg_id;  // 0: no message left, or not ours to take
+               };
+               std::unordered_map<CorrelationId, Found, CorrelationIdHash> found;
+               for (int i = 0; i < r.result.rows(); ++i) {
+                 CorrelationId cid{};
+                 parse_uuid(r.result.text(i, 0), cid);
+                 // Our message, never read by anyone since: the lease from our accept is still ours.
+                 const bool untouched = !r.result.null(i, 3) && r.result.int64(i, 4) == 0;
+                 found[cid] = {r.result.int64(i, 1), r.result.boolean(i, 2), untouched ? r.result.int64(i, 3) : 0};
+               }
+               std::vector<Fresh> fresh;
+               const auto lease_until = b->sent + cfg_.lease - cfg_.lease_margin();
+               for (size_t u : which) {
+                 auto it = found.find(b->unique[u].correlation_id);
+                 if (it == found.end()) {
+                   answer(*b, u, 503);  // not there: the batch did not commit (it is all or nothing)
+                 } else if (it->second.cents != b->unique[u].amount_cents) {
+                   answer(*b, u, 409);
+                 } else if (it->second.ours) {
+                   answer(*b, u, 202);
+                   if (in_doubt && static_cast<int>(u) < b->reserved && it->second.msg_id)
+                     fresh.push_back({b->unique[u], it->second.msg_id, b->requested_at_ms, b->route, lease_until});
+                 } else {
+                   answer(*b, u, 200);
+                 }
+               }
+               if (in_doubt) dispatcher_.unreserve(b->reserved - static_cast<int>(fresh.size()));
+               if (!fresh.empty()) dispatcher_.submit(std::move(fresh));
+             });
+}
+
+void Ingress::withdraw(LoopState& st) {
+  if (st.withdrawing || st.withdrawals.empty()) return;
+  net::PgConn* conn = nullptr;
+  for (auto& c : st.conns)
+    if (c->ready()) {
+      conn = c.get();
+      break;
+    }
+  if (!conn) return;  // the next connection that comes up calls again
+  st.withdrawing = true;
+  const auto& w = st.withdrawals.front();
+  conn->exec(store::kEndSession,
+             {std::to_string(w.backend_pid), w.session, std::to_string(cfg_.db_statement_timeout.count() / 2)},
+             SteadyClock::now() + cfg_.db_statement_timeout, [](net::PgReply&&) {});
+  conn->exec(store::kCompensate, {store::uuid_array(w.ids), std::to_string(w.token)},
+             SteadyClock::now() + cfg_.db_statement_timeout, [this, &st](net::PgReply&& r) {
+               st.withdrawing = false;
+               if (r.status != net::PgStatus::ok) {
+                 st.loop->add_timer(kWithdrawRetry, [this, &st] { withdraw(st); });
+                 return;
+               }
+               const int64_t withdrawn = r.result.int64(0, 0), ours = r.result.int64(0, 1);
+               metrics().withdrawn.fetch_add(static_cast<uint64_t>(withdrawn), std::memory_order_relaxed);
+               metrics().withdraw_missed.fetch_add(static_cast<uint64_t>(ours - withdrawn), std::memory_order_relaxed);
+               log_event(ours == withdrawn ? "info" : "error", "in-doubt accept settled",
+                         fmt::format("{} committed, {} withdrawn, {} taken over before (processed although answered 503)",
+                                     ours, withdrawn, ours - withdrawn));
+               st.withdrawals.erase(st.withdrawals.begin());
+               withdraw(st);
+             });
 }
 
 }  // namespace engine

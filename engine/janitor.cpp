@@ -1,90 +1,166 @@
-#include "engine/janitor.h"
-
-#include <httplib.h>
+// The dispatcher's one periodic tick (like PgBouncer's janitor), on the dispatcher's loop:
+//  - the shared health check: claims a processor's 5 s window in PostgreSQL, and only the claimer
+//    calls GET /payments/service-health (with the engine's one HTTP client); every instance reads
+//    the result into its router;
+//  - lease renewals for the payments held here, before anyone may think us dead;
+//  - claims: messages visible in the queue (given back by a full or stopping instance, or whose
+//    lease expired because their instance died or stalled), as room frees up in memory;
+//  - gauges for /metrics.
+#include <fmt/format.h>
 #include <simdjson.h>
 
+#include "engine/dispatcher.h"
 #include "engine/log.h"
 #include "engine/metrics.h"
 
 namespace engine {
 namespace {
 
-// The processors allow one health call per 5 s window, for all callers together.
-constexpr std::chrono::milliseconds kHealthWindow{5100};
+// One claim takes at most this many messages: a round trip stays short.
+constexpr int kClaimBatch = 500;
+constexpr std::chrono::seconds kEverySecond{1};
+// Without a backlog, expired leases are looked for this often: adoption after a crash takes a lease plus this.
+constexpr std::chrono::milliseconds kClaimInterval{500};
+constexpr std::chrono::milliseconds kHealthCallTimeout{2000};
 
 }  // namespace
 
-Janitor::Janitor(const Config& cfg, Dispatcher& dispatcher) : cfg_(cfg), dispatcher_(dispatcher) {}
-
-Janitor::~Janitor() { stop(); }
-
-void Janitor::start() { thread_ = std::thread([this] { run(); }); }
-
-void Janitor::stop() {
-  stopping_ = true;
-  if (thread_.joinable()) thread_.join();
-}
-
-void Janitor::check_health(pqxx::connection& conn, Processor p) {
-  if (!store::claim_health_check(conn, p, cfg_.instance_id, kHealthWindow)) return;
-  // Blocking cpp-httplib is right here: one call per 5 s, off every hot path.
-  httplib::Client cli(cfg_.processor_url[p]);
-  cli.set_connection_timeout(std::chrono::milliseconds(500));
-  cli.set_read_timeout(std::chrono::milliseconds(2000));
-  auto res = cli.Get("/payments/service-health");
-  if (!res || res->status != 200) return;  // 429: someone else's call; error: next window
-  simdjson::padded_string body(res->body);
-  simdjson::ondemand::parser parser;
-  simdjson::ondemand::document doc;
-  bool failing = false;
-  int64_t min_rt = 0;
-  if (parser.iterate(body).get(doc) || doc["failing"].get_bool().get(failing) ||
-      doc["minResponseTime"].get_int64().get(min_rt)) {
-    log_event("warn", "unreadable health answer", res->body);
-    return;
-  }
-  store::report_health(conn, p, failing, min_rt);
-}
-
-void Janitor::tick(pqxx::connection& conn, pgq::Queue& queue, SteadyClock::time_point now) {
-  if (now - last_health_ >= std::chrono::seconds(1)) {
-    last_health_ = now;
-    for (Processor p : {kDefault, kFallback}) check_health(conn, p);
-    store::HealthRow rows[2];
-    store::read_health(conn, rows);
-    dispatcher_.health(rows);
-  }
-  if (now - last_adopt_ >= std::chrono::seconds(1)) {
-    // Expired leases only exist after an instance died: looking once a second is plenty.
-    last_adopt_ = now;
-    auto adopted = store::adopt_expired(conn, queue, cfg_.lease, 500);
-    if (!adopted.empty()) {
-      log_event("info", "adopting payments whose lease expired", std::to_string(adopted.size()));
-      dispatcher_.adopt(std::move(adopted));
+void Dispatcher::tick() {
+  const auto now = loop_.now();
+  renew_leases();
+  if (!stopping_) {
+    if (now - last_health_ >= kEverySecond && health_in_flight_ == 0) {
+      last_health_ = now;
+      for (Processor p : {kDefault, kFallback}) check_health(p);
+      read_health();
     }
+    // Visible messages: given back by a full or stopping instance, or whose instance died or
+    // stalled. Every kClaimInterval, or every tick while the last claim came back full (a backlog).
+    if (!claim_in_flight_ && now - last_claim_ >= (claim_more_ ? cfg_.tick : kClaimInterval)) claim();
+    pump();  // payments that no processor could take get another routing round
   }
-  if (now - last_gauges_ >= std::chrono::seconds(1)) {
+  if (now - last_gauges_ >= kEverySecond) {
     last_gauges_ = now;
-    auto m = queue.metrics();
-    metrics().queue_depth.store(m.queue_length, std::memory_order_relaxed);
-    metrics().oldest_queued_ms.store(m.oldest_msg_age_ms.value_or(0), std::memory_order_relaxed);
-    metrics().dead_letters.store(m.dead_letters, std::memory_order_relaxed);
+    publish_gauges();
+  }
+  loop_.add_timer(cfg_.tick, [this] { tick(); });
+}
+
+void Dispatcher::renew_leases() {
+  const auto now = SteadyClock::now();
+  for (auto& [cid, j] : jobs_) {
+    if (j.renewing || j.state == State::routing || j.lease_until - now > cfg_.lease / 2) continue;
+    j.renewing = true;
+    recorder_->renew({cid, j.lease, j.gen});
   }
 }
 
-void Janitor::run() {
-  store::Session db(cfg_.database_url);
-  while (!stopping_) {
-    auto now = SteadyClock::now();
-    try {
-      store::BusyScope busy;
-      tick(db.conn(), db.queue(), now);
-    } catch (const std::exception& e) {
-      log_event("error", "janitor tick failed", e.what());
-      db.reset();
-    }
-    std::this_thread::sleep_until(now + cfg_.tick);
-  }
+void Dispatcher::claim() {
+  const int room = reserve(kClaimBatch);
+  if (room == 0) return;
+  claim_in_flight_ = true;
+  const auto issued = SteadyClock::now();
+  recorder_->db().exec(
+      store::kClaim, {std::to_string(room), std::to_string(cfg_.lease.count())}, issued + cfg_.db_statement_timeout,
+      [this, room, issued](net::PgReply&& r) {
+        claim_in_flight_ = false;
+        last_claim_ = loop_.now();
+        if (r.status != net::PgStatus::ok) {
+          unreserve(room);
+          return;
+        }
+        const auto lease_until = issued + cfg_.lease - cfg_.lease_margin();
+        int used = 0;
+        for (int i = 0; i < r.result.rows(); ++i) {
+          PaymentRequest p;
+          if (!store::decode_message(r.result.text(i, 2), p) || r.result.null(i, 3)) {
+            log_event("error", "queue message without its payment", std::string(r.result.text(i, 2)));
+            continue;
+          }
+          const pgq::Lease lease{r.result.int64(i, 0), static_cast<int32_t>(r.result.int64(i, 1))};
+          if (Job* mine = find(p.correlation_id, 0)) {  // our own lease ran out and we took it again
+            mine->lease = lease;
+            mine->lease_until = std::max(mine->lease_until, lease_until);
+            continue;
+          }
+          ++used;
+          metrics().adopted.fetch_add(1, std::memory_order_relaxed);
+          Job& j = take(p, r.result.int64(i, 3), lease, lease_until);
+          const int routed_to = static_cast<int>(r.result.int64(i, 4));
+          if (routed_to >= 0) transition(j, {Ev::taken_over, routed_to});
+          else transition(j, {Ev::taken});
+        }
+        claim_more_ = r.result.rows() == room;
+        unreserve(room - used);
+        if (used) log_event("info", "claimed payments from the queue", std::to_string(used));
+        pump();
+      });
+}
+
+void Dispatcher::check_health(Processor p) {
+  ++health_in_flight_;
+  recorder_->db().exec(
+      store::kClaimHealth,
+      {std::to_string(static_cast<int>(p)), std::to_string(cfg_.instance_id), std::to_string(cfg_.health_interval.count())},
+      SteadyClock::now() + cfg_.db_statement_timeout, [this, p](net::PgReply&& r) {
+        --health_in_flight_;
+        if (r.status != net::PgStatus::ok || r.result.rows() == 0) return;  // someone else's window
+        client_->request(endpoint_[p], "GET", "/payments/service-health", {}, {}, kHealthCallTimeout,
+                         [this, p](net::ClientResult&& res) {
+                           if (res.error != net::ClientError::none || res.status != 200) return;  // 429: next window
+                           simdjson::padded_string body(res.body);
+                           simdjson::ondemand::parser parser;
+                           simdjson::ondemand::document doc;
+                           bool failing = false;
+                           int64_t min_rt = 0;
+                           if (parser.iterate(body).get(doc) || doc["failing"].get_bool().get(failing) ||
+                               doc["minResponseTime"].get_int64().get(min_rt)) {
+                             log_event("warn", "unreadable health answer", res.body);
+                             return;
+                           }
+                           recorder_->db().exec(store::kReportHealth,
+                                                {std::to_string(static_cast<int>(p)), failing ? "true" : "false",
+                                                 std::to_string(min_rt)},
+                                                SteadyClock::now() + cfg_.db_statement_timeout, [](net::PgReply&&) {});
+                         });
+      });
+}
+
+void Dispatcher::read_health() {
+  recorder_->db().exec(store::kReadHealth, {}, SteadyClock::now() + cfg_.db_statement_timeout,
+                       [this](net::PgReply&& r) {
+                         if (r.status != net::PgStatus::ok) return;
+                         const auto now = loop_.now();
+                         for (int i = 0; i < r.result.rows(); ++i) {
+                           const auto p = r.result.int64(i, 0);
+                           if ((p != 0 && p != 1) || !r.result.boolean(i, 3)) continue;  // never reported
+                           const bool failing = r.result.boolean(i, 1);
+                           const int64_t min_rt = r.result.int64(i, 2);
+                           on_health(proc_[p], policy_, failing, min_rt, now - std::chrono::milliseconds(r.result.int64(i, 4)),
+                                     now);
+                           metrics().health_failing[p].store(failing, std::memory_order_relaxed);
+                           metrics().health_min_response_ms[p].store(min_rt, std::memory_order_relaxed);
+                         }
+                         pump();
+                       });
+}
+
+void Dispatcher::publish_gauges() {
+  auto& m = metrics();
+  m.owned.store(static_cast<int64_t>(jobs_.size()), std::memory_order_relaxed);
+  m.unknown.store(unknown_count_, std::memory_order_relaxed);
+  m.held.store(static_cast<int64_t>(ready_.size()), std::memory_order_relaxed);
+  m.recorder_backlog.store(static_cast<int64_t>(recorder_->backlog()), std::memory_order_relaxed);
+  m.db_reconnects.store(static_cast<int64_t>(recorder_->db().reconnects()), std::memory_order_relaxed);
+  const auto now = loop_.now();
+  for (int p = 0; p < 2; ++p) m.circuit[p].store(circuit_state(proc_[p], now), std::memory_order_relaxed);
+  recorder_->db().exec(store::kQueueGauges, {}, SteadyClock::now() + cfg_.db_statement_timeout,
+                       [](net::PgReply&& r) {
+                         if (r.status != net::PgStatus::ok || r.result.rows() == 0) return;
+                         metrics().queue_depth.store(r.result.int64(0, 0), std::memory_order_relaxed);
+                         metrics().oldest_queued_ms.store(r.result.int64(0, 1), std::memory_order_relaxed);
+                         metrics().dead_letters.store(r.result.int64(0, 3), std::memory_order_relaxed);
+                       });
 }
 
 }  // namespace engine

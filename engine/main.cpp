@@ -1,8 +1,9 @@
 // The payment engine. A payment's path through the code, in order:
 //   http_api.cpp (validate) -> ingress.cpp (group commit into payments + the queue)
-//   -> dispatcher.cpp (route, attempt, call the processor) -> recorder.cpp / store.cpp
-//   (processed_payments + delete from the queue, one transaction).
-// janitor.cpp ticks beside them: shared health checks, adoption of expired leases.
+//   -> dispatcher.cpp (route, call the processor, settle unknowns) -> recorder.cpp / store.cpp
+//   (processed_payments + delete from the queue, one statement).
+// janitor.cpp ticks beside the dispatcher: shared health checks, lease renewals, adoption.
+#include <atomic>
 #include <cstdio>
 #include <thread>
 
@@ -10,10 +11,10 @@
 #include "engine/dispatcher.h"
 #include "engine/http_api.h"
 #include "engine/ingress.h"
-#include "engine/janitor.h"
 #include "engine/log.h"
-#include "net/stop_signals.h"
+#include "engine/store.h"
 #include "engine/summary.h"
+#include "net/stop_signals.h"
 
 using namespace engine;
 
@@ -24,8 +25,7 @@ void init_database(const Config& cfg) {
   auto deadline = SteadyClock::now() + std::chrono::seconds(60);
   for (;;) {
     try {
-      pqxx::connection conn(cfg.database_url);
-      store::init(conn);
+      store::init(cfg.database_url, cfg.db_connect_timeout);
       return;
     } catch (const std::exception& e) {
       if (SteadyClock::now() > deadline) throw;
@@ -34,6 +34,11 @@ void init_database(const Config& cfg) {
     }
   }
 }
+
+// A request already read gets its answer during this long after the listener closed.
+constexpr std::chrono::seconds kHttpDrain{3};
+// Payments in flight get this long to be answered and recorded when stopping.
+constexpr std::chrono::seconds kDispatcherDrain{5};
 
 }  // namespace
 
@@ -45,6 +50,7 @@ int main() {
     std::fprintf(stderr, "payment_engine: configuration error: %s\n", e.what());
     return 2;
   }
+  set_log_instance(cfg.instance_id);
   const sigset_t sigs = net::block_stop_signals();  // before any thread starts
 
   try {
@@ -52,25 +58,32 @@ int main() {
     Dispatcher dispatcher(cfg);
     Ingress ingress(cfg, dispatcher);
     SummaryService summary(cfg);
-    Janitor janitor(cfg, dispatcher);
-    dispatcher.start();
-    summary.start();
-    janitor.start();
+    std::atomic<bool> stopping{false};
     net::HttpServer::Options opt;
     opt.listen = cfg.listen_addr;
     opt.threads = cfg.http_threads;
-    net::HttpServer server(opt, make_http_handler(cfg, ingress, summary));
+    net::HttpServer server(opt, make_http_handler(cfg, ingress, summary, [&] {
+                             return !stopping.load() && ingress.ready() && summary.ready() &&
+                                    dispatcher.database_ready();
+                           }));
+    dispatcher.start();
     server.start();
-    log_event("info", "payment engine ready", cfg.listen_addr);
+    ingress.start(server);
+    summary.start(server);
+    log_event("info", "payment engine started", cfg.listen_addr);
 
     int sig = net::wait_stop_signal(sigs);
     log_event("info", "shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    // Stop taking requests (the loops commit and answer what they already read), finish what is
-    // in flight, hand back the rest.
+    // The load balancer learns first (GET /health answers 503), then the listener closes, the
+    // requests already read get their answers, and only then do connections close. Payments in
+    // flight are then finished or handed back to the queue for the other instance.
+    stopping = true;
+    std::this_thread::sleep_for(cfg.shutdown_grace);
+    if (!server.drain(kHttpDrain)) log_event("warn", "connections still open after the drain");
+    ingress.stop(server);
+    summary.stop(server);
     server.stop();
-    janitor.stop();
-    dispatcher.stop(std::chrono::seconds(5));
-    summary.stop();
+    dispatcher.stop(kDispatcherDrain);
     log_event("info", "stopped");
     return 0;
   } catch (const std::exception& e) {

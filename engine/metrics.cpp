@@ -10,7 +10,7 @@ namespace {
 constexpr const char* kRouteNames[kRouteCount] = {"post_payments", "get_payments_summary", "purge_payments",
                                                   "metrics", "health", "other"};
 constexpr const char* kOutcomeNames[kOutcomeCount] = {"ok", "duplicate", "failed", "rejected", "unknown",
-                                                      "unexpected"};
+                                                      "unexpected", "expired"};
 constexpr const char* kClass[3] = {"2xx", "4xx", "5xx"};
 
 uint64_t get(const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); }
@@ -125,6 +125,17 @@ std::string Metrics::render() const {
                   static_cast<int64_t>(get(adopted))},
            Scalar{"payments_processed_total", "counter", "Payments recorded in processed_payments.",
                   static_cast<int64_t>(get(processed))},
+           Scalar{"payments_lost_leases_total", "counter", "Writes that found a payment taken over by another holder.",
+                  static_cast<int64_t>(get(lost_leases))},
+           Scalar{"payments_recorded_twice_total", "counter", "Payments found recorded while still ours (must stay 0).",
+                  static_cast<int64_t>(get(recorded_twice))},
+           Scalar{"payments_withdrawn_total", "counter", "In-doubt accepts withdrawn after their client got a 503.",
+                  static_cast<int64_t>(get(withdrawn))},
+           Scalar{"payments_withdraw_missed_total", "counter", "In-doubt accepts taken over before they could be withdrawn.",
+                  static_cast<int64_t>(get(withdraw_missed))},
+           Scalar{"db_errors_total", "counter", "Statements not answered ok (down, in doubt, refused).",
+                  static_cast<int64_t>(get(db_errors))},
+           Scalar{"db_reconnects_total", "counter", "Database reconnections of the dispatcher.", get(db_reconnects)},
            Scalar{"db_connections", "gauge", "Open database connections.", get(db_connections)},
            Scalar{"db_connections_busy", "gauge", "Database connections running a statement.", get(db_busy)},
            Scalar{"db_recorder_backlog", "gauge", "Writes queued for the dispatcher's connection.",

@@ -19,7 +19,7 @@ struct Histogram {
 };
 
 enum Route : uint8_t { kPostPayments, kGetSummary, kPurge, kMetrics, kHealth, kOther, kRouteCount };
-enum Outcome : uint8_t { kOk, kDuplicate, kFailed, kRejected, kUnknown, kUnexpected, kOutcomeCount };
+enum Outcome : uint8_t { kOk, kDuplicate, kFailed, kRejected, kUnknown, kUnexpected, kExpired, kOutcomeCount };
 
 struct Metrics {
   // Ingress, per route and status class (2xx, 4xx, 5xx).
@@ -43,9 +43,14 @@ struct Metrics {
   std::atomic<int64_t> owned{0}, unknown{0}, held{0};
   std::atomic<int64_t> queue_depth{0}, oldest_queued_ms{0}, dead_letters{0};
   std::atomic<uint64_t> adopted{0}, processed{0};
+  std::atomic<uint64_t> lost_leases{0};     // writes that found a payment's lease taken by another holder
+  std::atomic<uint64_t> recorded_twice{0};  // must stay 0
+  std::atomic<uint64_t> withdrawn{0};       // in-doubt accepts withdrawn after their client got a 503
+  std::atomic<uint64_t> withdraw_missed{0}; // ... that could not be withdrawn any more (taken over first)
 
   // Database connections: total open, and busy right now.
-  std::atomic<int64_t> db_connections{0}, db_busy{0}, recorder_backlog{0};
+  std::atomic<int64_t> db_connections{0}, db_busy{0}, recorder_backlog{0}, db_reconnects{0};
+  std::atomic<uint64_t> db_errors{0};  // statements not answered ok (down, in doubt, refused)
 
   std::string render() const;
 };

@@ -1,110 +1,244 @@
 #include "engine/recorder.h"
 
+#include <fmt/format.h>
+
+#include <unordered_map>
+#include <unordered_set>
+
 #include "engine/log.h"
 #include "engine/metrics.h"
+#include "engine/store.h"
 
 namespace engine {
+namespace {
 
-Recorder::Recorder(std::string database_url, net::EventLoop& reply_loop, std::chrono::milliseconds gather)
-    : url_(std::move(database_url)), reply_(reply_loop), gather_(gather) {}
+// More than this many items go in the next statement: a statement's arrays stay reasonable.
+constexpr size_t kMaxBatch = 1000;
 
-Recorder::~Recorder() { stop(); }
-
-void Recorder::start() { thread_ = std::thread([this] { run(); }); }
-
-void Recorder::stop() {
-  {
-    std::lock_guard lk(mu_);
-    stopping_ = true;
+template <class T>
+std::vector<T> take(std::vector<T>& pending) {
+  std::vector<T> out;
+  if (pending.size() <= kMaxBatch) {
+    out.swap(pending);
+  } else {
+    out.assign(pending.begin(), pending.begin() + kMaxBatch);
+    pending.erase(pending.begin(), pending.begin() + kMaxBatch);
   }
-  cv_.notify_one();
-  if (thread_.joinable()) thread_.join();
+  return out;
 }
+
+template <class T>
+std::vector<int64_t> lease_ids(const std::vector<T>& v) {
+  std::vector<int64_t> out;
+  out.reserve(v.size());
+  for (const auto& x : v) out.push_back(x.lease.msg_id);
+  return out;
+}
+template <class T>
+std::vector<int64_t> lease_cts(const std::vector<T>& v) {
+  std::vector<int64_t> out;
+  out.reserve(v.size());
+  for (const auto& x : v) out.push_back(x.lease.read_ct);
+  return out;
+}
+template <class T>
+std::vector<CorrelationId> cids(const std::vector<T>& v) {
+  std::vector<CorrelationId> out;
+  out.reserve(v.size());
+  for (const auto& x : v) out.push_back(x.cid);
+  return out;
+}
+
+std::unordered_set<int64_t> returned_ids(const net::PgResult& r) {
+  std::unordered_set<int64_t> s;
+  for (int i = 0; i < r.rows(); ++i) s.insert(r.int64(i, 0));
+  return s;
+}
+
+void count_db_error(const net::PgReply& r, const char* what) {
+  metrics().db_errors.fetch_add(1, std::memory_order_relaxed);
+  log_event("warn", fmt::format("{} not written", what), fmt::format("{}: {}", to_string(r.status), r.error));
+}
+
+}  // namespace
+
+Recorder::Recorder(net::EventLoop& loop, const Config& cfg) : loop_(loop), cfg_(cfg) {
+  net::PgConn::Options durable;
+  durable.conninfo = cfg.database_url;
+  durable.setup_sql = store::session_setup(true, cfg.db_statement_timeout);
+  durable.prepare = store::dispatcher_statements();
+  durable.connect_timeout = cfg.db_connect_timeout;
+  durable.application_name = fmt::format("payeng{}-dispatcher", cfg.instance_id);
+  durable_ = std::make_unique<net::PgConn>(loop, durable);
+  net::PgConn::Options relaxed = durable;
+  relaxed.setup_sql = store::session_setup(false, cfg.db_statement_timeout);
+  relaxed.prepare = store::recorder_statements();
+  relaxed.application_name = fmt::format("payeng{}-recorder", cfg.instance_id);
+  relaxed_ = std::make_unique<net::PgConn>(loop, relaxed);
+}
+
+Recorder::~Recorder() = default;
+
+void Recorder::start() {
+  durable_->start();
+  relaxed_->start();
+}
+
+net::Clock::time_point Recorder::deadline() const { return net::Clock::now() + cfg_.db_statement_timeout; }
 
 size_t Recorder::backlog() const {
-  std::lock_guard lk(mu_);
-  return pending_.size();
+  return routes_.pending.size() + renewals_.pending.size() + releases_.pending.size() + records_.pending.size();
 }
 
-void Recorder::write_attempts(std::vector<store::Attempt> attempts, std::function<void(std::vector<bool>)> done) {
-  {
-    std::lock_guard lk(mu_);
-    pending_.attempt_cbs.emplace_back(attempts.size(), std::move(done));
-    pending_.attempts.insert(pending_.attempts.end(), attempts.begin(), attempts.end());
-  }
-  cv_.notify_one();
+bool Recorder::idle() const {
+  return backlog() == 0 && !routes_.in_flight && !renewals_.in_flight && !releases_.in_flight &&
+         !records_.in_flight && !record_timer_;
 }
 
-void Recorder::record_done(std::vector<store::Done> done, std::function<void()> then) {
-  {
-    std::lock_guard lk(mu_);
-    pending_.done.insert(pending_.done.end(), done.begin(), done.end());
-    pending_.done_cbs.push_back(std::move(then));
-  }
-  cv_.notify_one();
+void Recorder::route(Route r) {
+  routes_.pending.push_back(r);
+  flush_routes();
 }
 
-void Recorder::set_leases(std::vector<int64_t> msg_ids, std::chrono::milliseconds vt) {
-  {
-    std::lock_guard lk(mu_);
-    pending_.leases.emplace_back(std::move(msg_ids), vt);
-  }
-  cv_.notify_one();
+void Recorder::flush_routes() {
+  if (routes_.in_flight || routes_.pending.empty()) return;
+  routes_.in_flight = true;
+  auto items = take(routes_.pending);
+  std::vector<int64_t> procs;
+  for (const auto& r : items) procs.push_back(r.processor);
+  // Parameters first: the callback below takes `items` over (argument order is unspecified).
+  std::vector<std::string> params{store::int_array(lease_ids(items)), store::int_array(lease_cts(items)),
+                                  store::uuid_array(cids(items)), store::int_array(procs),
+                                  std::to_string(cfg_.lease.count())};
+  auto issued = net::Clock::now();
+  durable_->exec(store::kRoute, std::move(params), deadline(), [this, items = std::move(items), issued](net::PgReply&& rep) {
+                   routes_.in_flight = false;
+                   if (rep.status != net::PgStatus::ok) count_db_error(rep, "routes");
+                   auto ours = returned_ids(rep.result);
+                   for (const auto& r : items) {
+                     Outcome o = rep.status != net::PgStatus::ok ? Outcome::failed
+                                 : ours.count(r.lease.msg_id) ? Outcome::done
+                                                              : Outcome::lost;
+                     on_route(r, o, issued);
+                   }
+                   flush_routes();
+                 });
 }
 
-void Recorder::execute(Round& round, pqxx::connection& conn, pgq::Queue& queue) {
-  pqxx::work tx(conn);
-  // A payment is never both routed and finished in one round: it is `routing` until its attempt
-  // row's callback ran, and only then can it be sent and finish. So the order inside is free.
-  auto exists = store::upsert_attempts(tx, round.attempts);
-  store::record_done(tx, queue, round.done);
-  for (auto& [ids, vt] : round.leases) queue.set_vt(tx, ids, vt);
-  tx.commit();
-  size_t at = 0;
-  for (auto& [n, cb] : round.attempt_cbs) {
-    std::vector<bool> part(exists.begin() + static_cast<long>(at), exists.begin() + static_cast<long>(at + n));
-    at += n;
-    reply_.post([cb = std::move(cb), part = std::move(part)]() mutable { cb(std::move(part)); });
-  }
-  for (auto& cb : round.done_cbs) reply_.post(std::move(cb));
+void Recorder::renew(Renew r) {
+  renewals_.pending.push_back(r);
+  flush_renewals(renewals_, cfg_.lease);
 }
 
-void Recorder::run() {
-  store::Session db(url_);
-  int failures = 0;
-  Round round;
-  for (;;) {
-    {
-      std::unique_lock lk(mu_);
-      cv_.wait(lk, [&] { return stopping_ || !pending_.empty() || !round.empty(); });
-      if (round.empty() && pending_.empty()) return;  // stopping and drained
-      if (gather_.count() > 0 && !stopping_ && round.empty()) {
-        lk.unlock();
-        std::this_thread::sleep_for(gather_);
-        lk.lock();
-      }
-      // Merge what arrived into the round (a failed round keeps its contents and grows).
-      round.attempts.insert(round.attempts.end(), pending_.attempts.begin(), pending_.attempts.end());
-      for (auto& cb : pending_.attempt_cbs) round.attempt_cbs.push_back(std::move(cb));
-      round.done.insert(round.done.end(), pending_.done.begin(), pending_.done.end());
-      for (auto& cb : pending_.done_cbs) round.done_cbs.push_back(std::move(cb));
-      for (auto& l : pending_.leases) round.leases.push_back(std::move(l));
-      pending_ = Round{};
-    }
-    try {
-      store::BusyScope busy;
-      execute(round, db.conn(), db.queue());
-      round = Round{};
-      if (failures) log_event("info", "recorder recovered");
-      failures = 0;
-    } catch (const std::exception& e) {
-      if (failures++ == 0) log_event("error", "recorder write failed, retrying", e.what());
-      db.reset();
-      std::unique_lock lk(mu_);
-      if (stopping_ && failures > 50) return;  // the database is gone; leases hand the work to others
-      cv_.wait_for(lk, std::chrono::milliseconds(std::min(20 * failures, 1000)));
-    }
+void Recorder::release(Renew r) {
+  releases_.pending.push_back(r);
+  flush_renewals(releases_, std::chrono::milliseconds(0));
+}
+
+void Recorder::flush_renewals(Batch<Renew>& b, std::chrono::milliseconds vt) {
+  if (b.in_flight || b.pending.empty()) return;
+  b.in_flight = true;
+  auto items = take(b.pending);
+  std::vector<std::string> params{store::int_array(lease_ids(items)), store::int_array(lease_cts(items)),
+                                  std::to_string(vt.count())};
+  auto issued = net::Clock::now();
+  const bool releasing = vt.count() == 0;
+  durable_->exec(store::kRenew, std::move(params), deadline(),
+                 [this, &b, vt, releasing, items = std::move(items), issued](net::PgReply&& rep) {
+                   b.in_flight = false;
+                   if (rep.status != net::PgStatus::ok) count_db_error(rep, releasing ? "releases" : "lease renewals");
+                   if (!releasing) {
+                     auto ours = returned_ids(rep.result);
+                     for (const auto& r : items) {
+                       Outcome o = rep.status != net::PgStatus::ok ? Outcome::failed
+                                   : ours.count(r.lease.msg_id) ? Outcome::done
+                                                                : Outcome::lost;
+                       on_renew(r, o, issued);
+                     }
+                   }
+                   flush_renewals(b, vt);
+                 });
+}
+
+void Recorder::record(Record r) {
+  records_.pending.push_back(r);
+  if (records_.in_flight || record_timer_) return;
+  if (cfg_.recorder_gather.count() == 0) return flush_records();
+  // Nothing here is on a client's path (the 2XX left at the ingress): a few ms of gathering cost
+  // nothing, and every statement saved leaves the database to the commits clients wait on.
+  record_timer_ = true;
+  loop_.add_timer(cfg_.recorder_gather, [this] {
+    record_timer_ = false;
+    flush_records();
+  });
+}
+
+void Recorder::flush_records() {
+  if (records_.in_flight || records_.pending.empty()) return;
+  records_.in_flight = true;
+  auto items = take(records_.pending);
+  std::vector<int64_t> procs, cents, reqs;
+  for (const auto& r : items) {
+    procs.push_back(r.processor);
+    cents.push_back(r.cents);
+    reqs.push_back(r.requested_at_ms);
   }
+  // Parameters first: the callback below takes `items` over (argument order is unspecified).
+  std::vector<std::string> params{store::int_array(lease_ids(items)), store::int_array(lease_cts(items)),
+                                  store::uuid_array(cids(items)), store::int_array(procs), store::int_array(cents),
+                                  store::int_array(reqs)};
+  relaxed_->exec(
+      store::kRecord, std::move(params),
+      deadline(), [this, items = std::move(items)](net::PgReply&& rep) mutable {
+        records_.in_flight = false;
+        if (rep.status != net::PgStatus::ok) {
+          // Idempotent: whether or not it committed, the same write again settles it.
+          count_db_error(rep, "records");
+          records_.pending.insert(records_.pending.begin(), items.begin(), items.end());
+          auto backoff = std::chrono::milliseconds(std::min(20 << std::min(record_failures_++, 6), 1000));
+          record_timer_ = true;
+          loop_.add_timer(backoff, [this] {
+            record_timer_ = false;
+            flush_records();
+          });
+          return;
+        }
+        record_failures_ = 0;
+        std::unordered_map<int64_t, std::pair<bool, bool>> by_id;  // msg_id -> (ours, processed before)
+        for (int i = 0; i < rep.result.rows(); ++i)
+          by_id[rep.result.int64(i, 0)] = {rep.result.boolean(i, 1), rep.result.boolean(i, 2)};
+        for (const auto& r : items) {
+          auto [ours, before] = by_id[r.lease.msg_id];
+          // Ours and already processed: someone recorded it while the lease was ours. Never expected.
+          if (ours && before) metrics().recorded_twice.fetch_add(1, std::memory_order_relaxed);
+          on_record(r, ours || before ? Outcome::done : Outcome::lost);
+        }
+        flush_records();
+      });
+}
+
+void Recorder::mark_unknown(const CorrelationId& cid, bool unknown) {
+  marks_.pending.emplace_back(cid, unknown);
+  flush_marks();
+}
+
+void Recorder::flush_marks() {
+  if (marks_.in_flight || marks_.pending.empty()) return;
+  marks_.in_flight = true;
+  // One statement per value: those becoming unknown and those no longer so.
+  const bool value = marks_.pending.front().second;
+  std::vector<CorrelationId> ids;
+  std::vector<std::pair<CorrelationId, bool>> rest;
+  for (auto& [cid, v] : marks_.pending) {
+    if (v == value) ids.push_back(cid);
+    else rest.emplace_back(cid, v);
+  }
+  marks_.pending.swap(rest);
+  durable_->exec(store::kMarkUnknown, {store::uuid_array(ids), value ? "true" : "false"}, deadline(),
+                 [this](net::PgReply&&) {
+                   marks_.in_flight = false;
+                   flush_marks();
+                 });
 }
 
 }  // namespace engine

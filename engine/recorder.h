@@ -1,60 +1,98 @@
-// The dispatcher's database companion: one thread, one connection. Everything the dispatcher asked
-// for since the last round (attempt rows, finished payments, lease changes) is written in ONE
-// transaction, so a burst of answers costs one commit, not one each. Every write is idempotent:
-// on a lost connection or an in-doubt commit the whole round simply runs again, and the
-// dispatcher never has to guess whether a write happened. Completions run on the dispatcher's loop.
+// The dispatcher's database writes, batched per kind: items accumulate while a statement of their
+// kind is in flight and go together in the next one, so a burst of answers costs one statement
+// (and one commit), not one each. Runs on the dispatcher's loop, over two asynchronous
+// connections:
+//   - routes and lease renewals/releases on a connection with durable commits: a route ("in flight
+//     on X") must survive a crash before the first byte goes to X, and a lease we act on must be
+//     one the database will remember;
+//   - records on a connection with synchronous_commit off. A record lost in a database crash only
+//     undoes itself: its message and its route come back, whoever adopts the payment re-sends it
+//     to the same processor with the same requestedAt, and the processor's 422 settles it again.
+//     No client waits on a record, and its fsync would compete with the ingress commits they do
+//     wait on.
+// Every write is fenced by the payment's lease and idempotent; results come back per item.
 #pragma once
-#include <condition_variable>
 #include <functional>
-#include <mutex>
-#include <string>
-#include <thread>
+#include <memory>
 #include <vector>
 
-#include "net/event_loop.h"
-#include "engine/store.h"
+#include "engine/config.h"
+#include "engine/payment_request.h"
+#include "engine/router.h"
+#include "net/pg_client.h"
+#include "queue/queue.h"
 
 namespace engine {
 
 class Recorder {
  public:
-  // gather: how long a round waits for more work after its first item. Nothing here is on a
-  // client's path (the 2XX left at the ingress), so a few ms cost nothing, while every commit
-  // saved leaves the WAL and the CPU to the ingress commits that clients do wait for.
-  Recorder(std::string database_url, net::EventLoop& reply_loop, std::chrono::milliseconds gather);
+  enum class Outcome : uint8_t {
+    done,    // written (or found written by an earlier attempt)
+    lost,    // the lease is someone else's now: the statement changed nothing of this payment
+    failed,  // no answer from the database (down, in doubt, error): nothing can be assumed
+  };
+  struct Route {
+    CorrelationId cid;
+    pgq::Lease lease;
+    int processor;
+    uint32_t gen;  // the dispatcher's job generation, echoed back
+  };
+  struct Record {
+    CorrelationId cid;
+    pgq::Lease lease;
+    int processor;
+    int64_t cents, requested_at_ms;
+    uint32_t gen;
+  };
+  struct Renew {
+    CorrelationId cid;
+    pgq::Lease lease;
+    uint32_t gen;
+  };
+
+  Recorder(net::EventLoop& loop, const Config& cfg);
   ~Recorder();
-  void start();
-  // Writes what is already pending, then returns.
-  void stop();
+  void start();  // loop thread
 
-  // Thread-safe. `done(exists)` gets, per attempt, whether its payment still exists (not purged).
-  void write_attempts(std::vector<store::Attempt> attempts, std::function<void(std::vector<bool>)> done);
-  void record_done(std::vector<store::Done> done, std::function<void()> then);
-  void set_leases(std::vector<int64_t> msg_ids, std::chrono::milliseconds vt);
+  // Results, on the loop thread. `issued`: when the statement was sent; a renewed lease runs from it.
+  std::function<void(const Route&, Outcome, SteadyClock::time_point issued)> on_route;
+  std::function<void(const Renew&, Outcome, SteadyClock::time_point issued)> on_renew;
+  // Records that fail are retried here until the database takes them: only done or lost come back.
+  std::function<void(const Record&, Outcome)> on_record;
 
-  size_t backlog() const;  // writes waiting for the next round
+  void route(Route r);
+  void renew(Renew r);    // for another lease
+  void release(Renew r);  // visible to every reader now; no result comes back
+  void record(Record r);
+  void mark_unknown(const CorrelationId& cid, bool unknown);  // for status only: no result, no retry
+
+  // The durable connection, for the janitor's own statements (claims, health, gauges).
+  net::PgConn& db() { return *durable_; }
+  bool ready() const { return durable_->ready() && relaxed_->ready(); }
+  size_t backlog() const;
+  bool idle() const;  // nothing pending or in flight
 
  private:
-  struct Round {
-    std::vector<store::Attempt> attempts;
-    std::vector<std::pair<size_t, std::function<void(std::vector<bool>)>>> attempt_cbs;  // (count, callback)
-    std::vector<store::Done> done;
-    std::vector<std::function<void()>> done_cbs;
-    std::vector<std::pair<std::vector<int64_t>, std::chrono::milliseconds>> leases;
-    bool empty() const { return attempts.empty() && done.empty() && leases.empty(); }
-    size_t size() const { return attempts.size() + done.size() + leases.size(); }
+  template <class T>
+  struct Batch {
+    std::vector<T> pending;
+    bool in_flight = false;
   };
-  void run();
-  void execute(Round& round, pqxx::connection& conn, pgq::Queue& queue);
+  void flush_routes();
+  void flush_renewals(Batch<Renew>& b, std::chrono::milliseconds vt);
+  void flush_records();
+  void flush_marks();
+  net::Clock::time_point deadline() const;
 
-  std::string url_;
-  net::EventLoop& reply_;
-  std::chrono::milliseconds gather_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  Round pending_;
-  bool stopping_ = false;
-  std::thread thread_;
+  net::EventLoop& loop_;
+  const Config& cfg_;
+  std::unique_ptr<net::PgConn> durable_, relaxed_;
+  Batch<Route> routes_;
+  Batch<Renew> renewals_, releases_;
+  Batch<Record> records_;
+  Batch<std::pair<CorrelationId, bool>> marks_;
+  bool record_timer_ = false;
+  int record_failures_ = 0;
 };
 
 }  // namespace engine

@@ -2,76 +2,144 @@
 
 #include <fmt/format.h>
 
+#include <future>
+
 #include "engine/log.h"
 #include "engine/metrics.h"
 #include "engine/money.h"
+#include "engine/store.h"
 
 namespace engine {
+namespace {
+constexpr const char* kBodyUnavailable = R"({"error":"database unavailable"})";
+// While payments of the window are landing, look again this often.
+constexpr std::chrono::milliseconds kWaitStep{5};
+}  // namespace
 
-std::string summary_json(const store::Summary& s) {
+std::string summary_json(const Summary& s) {
   return fmt::format(R"({{"default":{{"totalRequests":{},"totalAmount":{}}},"fallback":{{"totalRequests":{},"totalAmount":{}}}}})",
                      s.requests[0], format_cents(s.cents[0]), s.requests[1], format_cents(s.cents[1]));
 }
 
+struct SummaryService::LoopState {
+  net::EventLoop* loop = nullptr;
+  std::unique_ptr<net::PgConn> conn;
+};
+
+struct SummaryService::Request {
+  int64_t from_ms, to_ms;
+  net::Responder responder;
+  SteadyClock::time_point arrived;
+  void fail(Route route) {
+    responder.send(503, kBodyUnavailable);
+    count_request(route, 503, arrived);
+  }
+};
+
 SummaryService::SummaryService(const Config& cfg) : cfg_(cfg) {}
+SummaryService::~SummaryService() = default;
 
-SummaryService::~SummaryService() { stop(); }
+void SummaryService::start(net::HttpServer& server) {
+  for (int i = 0; i < server.thread_count(); ++i) {
+    auto st = std::make_unique<LoopState>();
+    st->loop = &server.loop(i);
+    LoopState* raw = st.get();
+    states_.push_back(std::move(st));
+    std::promise<void> done;
+    raw->loop->post([this, raw, &done] {
+      net::PgConn::Options o;
+      o.conninfo = cfg_.database_url;
+      o.setup_sql = store::session_setup(true, cfg_.summary_timeout);
+      o.prepare = store::reader_statements();
+      o.connect_timeout = cfg_.db_connect_timeout;
+      o.application_name = fmt::format("payeng{}-reader", cfg_.instance_id);
+      raw->conn = std::make_unique<net::PgConn>(*raw->loop, o);
+      raw->conn->on_state = [](bool up) { metrics().db_connections.fetch_add(up ? 1 : -1, std::memory_order_relaxed); };
+      raw->conn->start();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+}
 
-void SummaryService::start() { thread_ = std::thread([this] { run(); }); }
+void SummaryService::stop(net::HttpServer&) {
+  for (auto& st : states_) {
+    std::promise<void> done;
+    st->loop->post([&] {
+      st->conn.reset();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+}
 
-void SummaryService::stop() {
-  stopping_ = true;
-  if (thread_.joinable()) thread_.join();
+bool SummaryService::ready() const {
+  for (const auto& st : states_)
+    if (!st->conn || !st->conn->ready()) return false;
+  return true;
+}
+
+SummaryService::LoopState* SummaryService::state_of(const net::EventLoop* loop) {
+  for (auto& st : states_)
+    if (st->loop == loop) return st.get();
+  return nullptr;
 }
 
 void SummaryService::summary(std::optional<int64_t> from_ms, std::optional<int64_t> to_ms, net::Responder r,
                              SteadyClock::time_point arrived) {
-  queue_.enqueue(Request{false, from_ms, to_ms, std::move(r), arrived});
+  auto req = std::make_shared<Request>(
+      Request{from_ms.value_or(store::kMinMs), to_ms.value_or(store::kMaxMs), std::move(r), arrived});
+  LoopState* st = state_of(req->responder.loop());
+  if (!st || !st->conn) return req->fail(kGetSummary);
+  wait_in_flight(*st, req);
+}
+
+void SummaryService::wait_in_flight(LoopState& st, std::shared_ptr<Request> req) {
+  // A payment whose requestedAt lies in the window and that is routed but not recorded may be
+  // stored by its processor any moment: the processor's summary would count it before ours does.
+  // Give such payments a moment to land (they are rare: the router keeps processors slower than
+  // MAX_LATENCY_MS out of use), bounded well inside a client's timeout.
+  const auto wait_until = req->arrived + cfg_.summary_wait;
+  st.conn->exec(store::kInFlightInWindow,
+                {std::to_string(req->from_ms), std::to_string(req->to_ms), std::to_string(cfg_.max_latency.count() * 2)},
+                req->arrived + cfg_.summary_timeout, [this, &st, req, wait_until](net::PgReply&& r) {
+                  if (r.status != net::PgStatus::ok) return req->fail(kGetSummary);
+                  if (r.result.int64(0, 0) > 0 && SteadyClock::now() + kWaitStep < wait_until) {
+                    st.loop->add_timer(kWaitStep, [this, &st, req] { wait_in_flight(st, req); });
+                    return;
+                  }
+                  run_summary(st, req);
+                });
+}
+
+void SummaryService::run_summary(LoopState& st, std::shared_ptr<Request> req) {
+  st.conn->exec(store::kSummary, {std::to_string(req->from_ms), std::to_string(req->to_ms)},
+                req->arrived + cfg_.summary_timeout, [req](net::PgReply&& r) {
+                  if (r.status != net::PgStatus::ok) return req->fail(kGetSummary);
+                  Summary s;
+                  for (int i = 0; i < r.result.rows(); ++i) {
+                    auto p = r.result.int64(i, 0);
+                    if (p != 0 && p != 1) continue;
+                    s.requests[p] = r.result.int64(i, 1);
+                    s.cents[p] = r.result.int64(i, 2);
+                  }
+                  req->responder.send(200, summary_json(s));
+                  count_request(kGetSummary, 200, req->arrived);
+                });
 }
 
 void SummaryService::purge(net::Responder r, SteadyClock::time_point arrived) {
-  queue_.enqueue(Request{true, {}, {}, std::move(r), arrived});
-}
-
-void SummaryService::serve(Request& req, pqxx::connection& conn, pgq::Queue& queue) {
-  int status = 200;
-  std::string body;
-  if (req.purge) {
-    store::purge(conn, queue);
-    body = R"({"message":"All payments purged."})";
-  } else {
-    // A payment whose requestedAt lies in the window and that is in flight right now may be
-    // stored by its processor any moment: the processor's summary would count it before ours
-    // does. Give such payments a moment to land (they are rare: the router keeps processors
-    // that answer slower than MAX_LATENCY_MS out of use), bounded well inside a client's timeout.
-    auto deadline = SteadyClock::now() + std::chrono::milliseconds(400);
-    while (store::attempts_in_window(conn, req.from_ms, req.to_ms, cfg_.max_latency * 2) > 0 &&
-           SteadyClock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    body = summary_json(store::summary(conn, req.from_ms, req.to_ms));
-  }
-  req.responder.send(status, std::move(body));
-  count_request(req.purge ? kPurge : kGetSummary, status, req.arrived);
-}
-
-void SummaryService::run() {
-  store::Session db(cfg_.database_url);
-  Request req;
-  for (;;) {
-    if (!queue_.wait_dequeue_timed(req, std::chrono::milliseconds(100))) {
-      if (stopping_) return;
-      continue;
+  auto req = std::make_shared<Request>(Request{0, 0, std::move(r), arrived});
+  LoopState* st = state_of(req->responder.loop());
+  if (!st || !st->conn) return req->fail(kPurge);
+  st->conn->exec(store::kPurge, {}, arrived + cfg_.db_statement_timeout, [req](net::PgReply&& rep) {
+    if (rep.status != net::PgStatus::ok) {
+      log_event("error", "purge failed", rep.error);
+      return req->fail(kPurge);
     }
-    try {
-      store::BusyScope busy;
-      serve(req, db.conn(), db.queue());
-    } catch (const std::exception& e) {
-      log_event("error", req.purge ? "purge failed" : "summary failed", e.what());
-      req.responder.send(503, R"({"error":"database unavailable"})");
-      count_request(req.purge ? kPurge : kGetSummary, 503, req.arrived);
-      db.reset();
-    }
-  }
+    req->responder.send(200, R"({"message":"All payments purged."})");
+    count_request(kPurge, 200, req->arrived);
+  });
 }
 
 }  // namespace engine

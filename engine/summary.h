@@ -1,47 +1,47 @@
-// GET /payments-summary and POST /purge-payments: whole-table statements, run on their own thread
-// and connection so they never delay a payment's commit.
+// GET /payments-summary and POST /purge-payments: served on the HTTP loop that read them, over
+// that loop's own asynchronous connection, so they never queue behind a payment's commit nor
+// block the loop. Every answer within SUMMARY_TIMEOUT_MS (503 otherwise).
 #pragma once
-#include <concurrentqueue/blockingconcurrentqueue.h>
-
-#include <atomic>
+#include <memory>
 #include <optional>
-#include <thread>
+#include <vector>
 
 #include "engine/config.h"
+#include "engine/router.h"
 #include "net/http_server.h"
-#include "engine/store.h"
+#include "net/pg_client.h"
 
 namespace engine {
 
+struct Summary {
+  int64_t requests[2] = {0, 0};
+  int64_t cents[2] = {0, 0};
+};
 // {"default":{"totalRequests":N,"totalAmount":X.YY},"fallback":{...}}
-std::string summary_json(const store::Summary& s);
+std::string summary_json(const Summary& s);
 
 class SummaryService {
  public:
   explicit SummaryService(const Config& cfg);
   ~SummaryService();
-  void start();
-  void stop();
+  void start(net::HttpServer& server);  // after server.start(): a connection per loop, on it
+  void stop(net::HttpServer& server);   // before server.stop()
+  bool ready() const;
 
-  // Thread-safe. Bounds are inclusive epoch ms; nullopt = unbounded.
+  // HTTP loop thread. Bounds are inclusive epoch ms; nullopt = unbounded.
   void summary(std::optional<int64_t> from_ms, std::optional<int64_t> to_ms, net::Responder r,
                SteadyClock::time_point arrived);
   void purge(net::Responder r, SteadyClock::time_point arrived);
 
  private:
-  struct Request {
-    bool purge = false;
-    std::optional<int64_t> from_ms, to_ms;
-    net::Responder responder;
-    SteadyClock::time_point arrived;
-  };
-  void run();
-  void serve(Request& req, pqxx::connection& conn, pgq::Queue& queue);
+  struct LoopState;
+  struct Request;
+  LoopState* state_of(const net::EventLoop* loop);
+  void wait_in_flight(LoopState& st, std::shared_ptr<Request> req);
+  void run_summary(LoopState& st, std::shared_ptr<Request> req);
 
   const Config& cfg_;
-  moodycamel::BlockingConcurrentQueue<Request> queue_;
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
+  std::vector<std::unique_ptr<LoopState>> states_;
 };
 
 }  // namespace engine

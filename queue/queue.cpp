@@ -89,18 +89,91 @@ void drop_queue(pqxx::connection& conn, std::string_view name) {
   tx.commit();
 }
 
-Queue::Queue(pqxx::connection& conn, std::string_view name) : conn_(conn), name_(name) {
+Statements::Statements(std::string_view name, const QueueOptions& opts)
+    : table_(live(name)),
+      dead_(dead(name)),
+      archive_(archive_table(name)),
+      type_(opts.payload == Payload::jsonb ? "jsonb" : "text"),
+      max_reads_(opts.max_reads) {
   validate_name(name);
-  {
-    pqxx::nontransaction tx(conn_);
-    pqxx::result r;
-    if (!tx.exec("SELECT to_regclass('pgq_meta')")[0][0].is_null())
-      r = tx.exec_params("SELECT payload, max_reads FROM pgq_meta WHERE queue_name = $1", name_);
-    if (r.empty()) throw InvalidArgument(fmt::format("pgq: queue '{}' does not exist", name_));
-    opts_.payload = r[0][0].as<std::string>() == "jsonb" ? Payload::jsonb : Payload::text;
-    opts_.max_reads = r[0][1].as<int>();
+}
+
+namespace {
+std::string vt_after(std::string_view ms_expr) {
+  return fmt::format("clock_timestamp() + ({})::bigint * interval '1 millisecond'", ms_expr);
+}
+}  // namespace
+
+std::string Statements::send(std::string_view rows_select) const {
+  return fmt::format("INSERT INTO {} (vt, message) SELECT {}, s.m::{} FROM ({}) AS s(m, vt_ms) RETURNING msg_id, message::text",
+                     table_, vt_after("s.vt_ms"), type_, rows_select);
+}
+
+std::string Statements::metrics() const {
+  // The identity sequence by its name: pg_get_serial_sequence() searches the catalog and cost
+  // ~200 ms per call on a busy server (measured), for a gauge scraped every second.
+  return fmt::format(
+      "SELECT (SELECT count(*) FROM {q}),"
+      " (SELECT (extract(epoch from clock_timestamp() - min(enqueued_at)) * 1000)::bigint FROM {q}),"
+      " coalesce(pg_sequence_last_value('{q}_msg_id_seq'::regclass), 0),"
+      " (SELECT count(*) FROM {d}), (SELECT count(*) FROM {a})",
+      fmt::arg("q", table_), fmt::arg("d", dead_), fmt::arg("a", archive_));
+}
+
+std::string Statements::read(std::string_view qty, std::string_view vt_ms) const {
+  // Candidates are locked with SKIP LOCKED, so concurrent readers partition the visible messages.
+  // With max_reads set, candidates already read that often move to the dead-letter table instead.
+  std::string dead_cte, alive;
+  if (max_reads_ > 0) {
+    dead_cte = fmt::format(
+        ", gone AS (DELETE FROM {q} USING cand WHERE {q}.msg_id = cand.msg_id AND cand.read_ct >= {m}"
+        "   RETURNING {q}.*)"
+        ", dl AS (INSERT INTO {d} (msg_id, read_ct, enqueued_at, vt, message)"
+        "   SELECT msg_id, read_ct, enqueued_at, vt, message FROM gone)",
+        fmt::arg("q", table_), fmt::arg("d", dead_), fmt::arg("m", max_reads_));
+    alive = fmt::format(" AND cand.read_ct < {}", max_reads_);
   }
-  const std::string q = live(name_), a = archive_table(name_), d = dead(name_);
+  return fmt::format(
+      "WITH cand AS (SELECT msg_id, read_ct FROM {q} WHERE vt <= clock_timestamp()"
+      "   ORDER BY vt, msg_id LIMIT {qty} FOR UPDATE SKIP LOCKED){dead}"
+      " UPDATE {q} AS m SET vt = {vt}, read_ct = m.read_ct + 1 FROM cand"
+      " WHERE m.msg_id = cand.msg_id{alive} RETURNING {cols}",
+      fmt::arg("q", table_), fmt::arg("qty", qty), fmt::arg("dead", dead_cte), fmt::arg("vt", vt_after(vt_ms)),
+      fmt::arg("alive", alive), fmt::arg("cols", kCols));
+}
+
+std::string Statements::set_vt_leased(std::string_view ids, std::string_view read_cts, std::string_view vt_ms) const {
+  return fmt::format(
+      "UPDATE {q} AS m SET vt = {vt} FROM unnest({ids}::bigint[], {cts}::int[]) AS l(id, ct)"
+      " WHERE m.msg_id = l.id AND m.read_ct = l.ct RETURNING m.msg_id",
+      fmt::arg("q", table_), fmt::arg("vt", vt_after(vt_ms)), fmt::arg("ids", ids), fmt::arg("cts", read_cts));
+}
+
+std::string Statements::remove_leased(std::string_view ids, std::string_view read_cts) const {
+  return fmt::format(
+      "DELETE FROM {q} AS m USING unnest({ids}::bigint[], {cts}::int[]) AS l(id, ct)"
+      " WHERE m.msg_id = l.id AND m.read_ct = l.ct RETURNING m.msg_id",
+      fmt::arg("q", table_), fmt::arg("ids", ids), fmt::arg("cts", read_cts));
+}
+
+namespace {
+QueueOptions options_of(pqxx::connection& conn, const std::string& name) {
+  validate_name(name);
+  pqxx::nontransaction tx(conn);
+  pqxx::result r;
+  if (!tx.exec("SELECT to_regclass('pgq_meta')")[0][0].is_null())
+    r = tx.exec_params("SELECT payload, max_reads FROM pgq_meta WHERE queue_name = $1", name);
+  if (r.empty()) throw InvalidArgument(fmt::format("pgq: queue '{}' does not exist", name));
+  QueueOptions o;
+  o.payload = r[0][0].as<std::string>() == "jsonb" ? Payload::jsonb : Payload::text;
+  o.max_reads = r[0][1].as<int>();
+  return o;
+}
+}  // namespace
+
+Queue::Queue(pqxx::connection& conn, std::string_view name)
+    : conn_(conn), name_(name), opts_(options_of(conn, name_)), sql_(name_, opts_) {
+  const std::string q = live(name_), a = archive_table(name_);
   const char* type = opts_.payload == Payload::jsonb ? "jsonb" : "text";
   auto vt_expr = "clock_timestamp() + $2::bigint * interval '1 millisecond'";
 
@@ -113,26 +186,7 @@ Queue::Queue(pqxx::connection& conn, std::string_view name) : conn_(conn), name_
        fmt::format("INSERT INTO {} (vt, message) SELECT {}, m::{} FROM unnest($1::text[]) WITH ORDINALITY AS u(m, i)"
                    " ORDER BY i RETURNING msg_id",
                    q, vt_expr, type));
-  // Candidates are locked with SKIP LOCKED, so concurrent readers partition the visible messages.
-  // With max_reads set, candidates already read that often move to the dead-letter table instead.
-  std::string dead_cte;
-  std::string alive = "";
-  if (opts_.max_reads > 0) {
-    dead_cte = fmt::format(
-        ", gone AS (DELETE FROM {q} USING cand WHERE {q}.msg_id = cand.msg_id AND cand.read_ct >= {m}"
-        "   RETURNING {q}.*)"
-        ", dl AS (INSERT INTO {d} (msg_id, read_ct, enqueued_at, vt, message)"
-        "   SELECT msg_id, read_ct, enqueued_at, vt, message FROM gone)",
-        fmt::arg("q", q), fmt::arg("d", d), fmt::arg("m", opts_.max_reads));
-    alive = fmt::format(" AND cand.read_ct < {}", opts_.max_reads);
-  }
-  prep("read", fmt::format(
-                   "WITH cand AS (SELECT msg_id, read_ct FROM {q} WHERE vt <= clock_timestamp()"
-                   "   ORDER BY vt, msg_id LIMIT $1 FOR UPDATE SKIP LOCKED){dead}"
-                   " UPDATE {q} AS m SET vt = {vt}, read_ct = m.read_ct + 1 FROM cand"
-                   " WHERE m.msg_id = cand.msg_id{alive} RETURNING {cols}",
-                   fmt::arg("q", q), fmt::arg("dead", dead_cte), fmt::arg("vt", vt_expr),
-                   fmt::arg("alive", alive), fmt::arg("cols", kCols)));
+  prep("read", sql_.read("$1", "$2"));
   prep("pop", fmt::format("WITH cand AS (SELECT msg_id FROM {q} WHERE vt <= clock_timestamp()"
                           "   ORDER BY vt, msg_id LIMIT 1 FOR UPDATE SKIP LOCKED)"
                           " DELETE FROM {q} AS m USING cand WHERE m.msg_id = cand.msg_id RETURNING {cols}",
@@ -145,20 +199,10 @@ Queue::Queue(pqxx::connection& conn, std::string_view name) : conn_(conn), name_
   prep("set_vt", fmt::format("UPDATE {q} AS m SET vt = {vt} WHERE m.msg_id = $1 RETURNING {cols}", fmt::arg("q", q),
                              fmt::arg("vt", vt_expr), fmt::arg("cols", kCols)));
   prep("set_vt_batch", fmt::format("UPDATE {} SET vt = {} WHERE msg_id = ANY($1::bigint[]) RETURNING msg_id", q, vt_expr));
+  prep("set_vt_leased", sql_.set_vt_leased("$1", "$3", "$2"));
+  prep("delete_leased", sql_.remove_leased("$1", "$2"));
   prep("purge", fmt::format("WITH gone AS (DELETE FROM {} RETURNING 1) SELECT count(*) FROM gone", q));
-  // The identity sequence is looked up once here: pg_get_serial_sequence() searches the catalog
-  // and cost ~200 ms per call on a busy server (measured), for a gauge scraped every second.
-  std::string seq;
-  {
-    pqxx::nontransaction tx(conn_);
-    seq = tx.exec_params1("SELECT pg_get_serial_sequence($1, 'msg_id')::regclass::oid::text", q)[0].as<std::string>();
-  }
-  prep("metrics",
-       fmt::format("SELECT (SELECT count(*) FROM {q}),"
-                   " (SELECT (extract(epoch from clock_timestamp() - min(enqueued_at)) * 1000)::bigint FROM {q}),"
-                   " coalesce(pg_sequence_last_value({seq}::oid), 0),"
-                   " (SELECT count(*) FROM {d}), (SELECT count(*) FROM {a})",
-                   fmt::arg("q", q), fmt::arg("d", d), fmt::arg("a", a), fmt::arg("seq", seq)));
+  prep("metrics", sql_.metrics());
 }
 
 std::string Queue::stmt(std::string_view op) const { return fmt::format("pgq.{}.{}", name_, op); }
@@ -208,13 +252,6 @@ std::vector<int64_t> Queue::send_batch(pqxx::transaction_base& tx, const std::ve
   ids.reserve(r.size());
   for (const auto& row : r) ids.push_back(row[0].as<int64_t>());
   return ids;
-}
-
-std::string Queue::send_sql(std::string_view messages_select, std::string_view delay_ms_expr) const {
-  return fmt::format(
-      "INSERT INTO {} (vt, message) SELECT clock_timestamp() + ({})::bigint * interval '1 millisecond', s.m::{}"
-      " FROM ({}) AS s(m) RETURNING msg_id, message::text",
-      live(name_), delay_ms_expr, opts_.payload == Payload::jsonb ? "jsonb" : "text", messages_select);
 }
 
 std::vector<Message> Queue::read(ms vt, int qty) {
@@ -290,6 +327,36 @@ std::vector<int64_t> Queue::set_vt(pqxx::transaction_base& tx, const std::vector
   for (const auto& row : tx.exec_prepared(stmt("set_vt_batch"), pg_array(msg_ids), vt.count()))
     out.push_back(row[0].as<int64_t>());
   return out;
+}
+
+namespace {
+std::vector<int64_t> ids_of(const pqxx::result& r) {
+  std::vector<int64_t> out;
+  out.reserve(r.size());
+  for (const auto& row : r) out.push_back(row[0].as<int64_t>());
+  return out;
+}
+std::pair<std::string, std::string> lease_arrays(const std::vector<Lease>& leases) {
+  std::vector<int64_t> ids, cts;
+  for (const auto& l : leases) {
+    ids.push_back(l.msg_id);
+    cts.push_back(l.read_ct);
+  }
+  return {pg_array(ids), pg_array(cts)};
+}
+}  // namespace
+
+std::vector<int64_t> Queue::set_vt(pqxx::transaction_base& tx, const std::vector<Lease>& leases, ms vt) {
+  check_duration(vt, "vt");
+  if (leases.empty()) return {};
+  auto [ids, cts] = lease_arrays(leases);
+  return ids_of(tx.exec_prepared(stmt("set_vt_leased"), ids, vt.count(), cts));
+}
+
+std::vector<int64_t> Queue::remove(pqxx::transaction_base& tx, const std::vector<Lease>& leases) {
+  if (leases.empty()) return {};
+  auto [ids, cts] = lease_arrays(leases);
+  return ids_of(tx.exec_prepared(stmt("delete_leased"), ids, cts));
 }
 
 int64_t Queue::purge() {

@@ -9,6 +9,11 @@
 // read_ct; a reader that does not delete it in time lets it reappear. Concurrent readers never
 // receive the same message (FOR UPDATE SKIP LOCKED). To make processing effectively exactly-once,
 // do the consumer's own writes and the delete in one transaction: consume().
+//
+// A reader that may outlive its visibility timeout (a process stopped, a database stall) must not
+// act on a message another reader took meanwhile: read_ct only grows, so (msg_id, read_ct) is a
+// fencing token, a Lease. The Lease overloads of set_vt, remove and consume change a message only
+// while nobody has read it since, and report which ones they changed.
 #pragma once
 #include <pqxx/pqxx>
 
@@ -34,12 +39,19 @@ struct QueueOptions {
   int max_reads = 0;  // a message read this many times is dead-lettered on its next read; 0 = never
 };
 
+// A message as leased to one reader: see the header comment.
+struct Lease {
+  int64_t msg_id = 0;
+  int32_t read_ct = 0;
+};
+
 struct Message {
   int64_t msg_id = 0;
   int32_t read_ct = 0;
   int64_t enqueued_at_ms = 0;  // Unix epoch milliseconds
   int64_t vt_ms = 0;           // visible again at (epoch ms)
   std::string message;         // payload as text (jsonb is rendered by the server)
+  Lease lease() const { return {msg_id, read_ct}; }
 };
 
 struct Metrics {
@@ -59,6 +71,34 @@ void create_queue(pqxx::connection& conn, std::string_view name, QueueOptions op
 // Drops the queue's tables and meta row (idempotent).
 void drop_queue(pqxx::connection& conn, std::string_view name);
 
+// The queue's statements as SQL text, for callers that run them through another driver (an
+// asynchronous connection) or inside a statement of their own (one round trip, atomic without
+// BEGIN/COMMIT, e.g. as a CTE). Queue prepares exactly these. Arguments are SQL expressions,
+// typically parameters ("$1"); times are milliseconds.
+class Statements {
+ public:
+  Statements(std::string_view name, const QueueOptions& opts);
+  const std::string& table() const { return table_; }
+  // INSERT of the messages yielded by `rows_select`: two columns, the message (text) and how long
+  // it stays hidden (ms, 0 = visible now). Returns msg_id, message (as text).
+  std::string send(std::string_view rows_select) const;
+  // Leases up to `qty` visible messages (oldest visible first) for vt_ms; returns, per message:
+  // msg_id, read_ct, enqueued_at and vt (epoch ms), message (as text), in no particular order.
+  // With max_reads set, exhausted messages move to the dead-letter table instead.
+  std::string read(std::string_view qty, std::string_view vt_ms) const;
+  // Fenced by leases (bigint[] ids, int[] read counts): hides for vt_ms / deletes only the
+  // messages nobody read since; returns their msg_id.
+  std::string set_vt_leased(std::string_view ids, std::string_view read_cts, std::string_view vt_ms) const;
+  std::string remove_leased(std::string_view ids, std::string_view read_cts) const;
+  // One row: depth, age of the oldest message (ms, NULL if empty), messages ever sent, dead
+  // letters, archived.
+  std::string metrics() const;
+
+ private:
+  std::string table_, dead_, archive_, type_;
+  int max_reads_ = 0;
+};
+
 class Queue {
  public:
   using ms = std::chrono::milliseconds;
@@ -76,11 +116,7 @@ class Queue {
   std::vector<int64_t> send_batch(pqxx::transaction_base& tx, const std::vector<std::string>& messages,
                                   ms delay = ms{0});
 
-  // The send as a statement fragment, for a caller that needs its own writes and the send in ONE
-  // statement (one round trip, atomic without BEGIN/COMMIT): an INSERT to put in a CTE of the
-  // caller's statement. `messages_select` yields one text column of messages; `delay_ms_expr` is
-  // an SQL expression (for example a parameter "$3"). Returns msg_id and message (as text).
-  std::string send_sql(std::string_view messages_select, std::string_view delay_ms_expr) const;
+  const Statements& statements() const { return sql_; }
 
   // Up to qty visible messages, hidden for vt afterwards, read_ct incremented: those visible the
   // longest (smallest vt, then msg_id) are taken, and returned in msg_id order.
@@ -100,19 +136,22 @@ class Queue {
   std::optional<Message> set_vt(int64_t msg_id, ms vt);
   std::vector<int64_t> set_vt(const std::vector<int64_t>& msg_ids, ms vt);  // ids that exist
   std::vector<int64_t> set_vt(pqxx::transaction_base& tx, const std::vector<int64_t>& msg_ids, ms vt);
+  // Fenced: only messages still leased as given (nobody read them since); returns their ids.
+  std::vector<int64_t> set_vt(pqxx::transaction_base& tx, const std::vector<Lease>& leases, ms vt);
+  std::vector<int64_t> remove(pqxx::transaction_base& tx, const std::vector<Lease>& leases);
   int64_t purge();  // deletes every live message, returns how many
   int64_t purge(pqxx::transaction_base& tx);
   Metrics metrics();
 
-  // Runs fn(tx) and deletes msg_ids in ONE transaction: a crash between the consumer's work and
-  // the delete cannot lose or duplicate the work. Throws (and changes nothing) if fn throws or
-  // if any of msg_ids is no longer in the queue (someone else consumed it: the lease was lost).
+  // Runs fn(tx) and deletes the leased messages in ONE transaction: a crash between the
+  // consumer's work and the delete cannot lose or duplicate the work. Throws (and changes nothing)
+  // if fn throws or if any lease was lost (the message was read again by someone else, or is gone).
   template <class F>
-  void consume(const std::vector<int64_t>& msg_ids, F&& fn) {
+  void consume(const std::vector<Lease>& leases, F&& fn) {
     pqxx::work tx(conn_);
     fn(static_cast<pqxx::transaction_base&>(tx));
-    auto removed = remove(tx, msg_ids);
-    if (removed.size() != msg_ids.size()) throw std::runtime_error("pgq: consume lost messages to another reader");
+    auto removed = remove(tx, leases);
+    if (removed.size() != leases.size()) throw std::runtime_error("pgq: consume lost messages to another reader");
     tx.commit();
   }
 
@@ -127,6 +166,7 @@ class Queue {
   pqxx::connection& conn_;
   std::string name_;
   QueueOptions opts_;
+  Statements sql_;
 };
 
 }  // namespace pgq

@@ -9,7 +9,8 @@ TEST_CASE("a timed-out payment is resolved on the processor that may hold it") {
   // Every send to default times out (600 ms delay > 200 ms timeout), yet default stores each one
   // after its delay. Only the lookup after the unknown horizon can settle them, and it must find
   // them there: nothing may go to fallback.
-  Stack s(Stack::Env{{"PROCESSOR_TIMEOUT_MS", "200"}, {"MAX_LATENCY_MS", "60000"}, {"UNKNOWN_HORIZON_MS", "1500"}});
+  Stack s(Stack::Env{{"PROCESSOR_TIMEOUT_MS", "200"}, {"PROCESSOR_MAX_DELAY_MS", "1000"}, {"MAX_LATENCY_MS", "60000"},
+                     {"UNKNOWN_HORIZON_MS", "1500"}});
   s.def.set_delay_ms(600);
   for (int i = 0; i < 10; ++i) CHECK(s.post(test_uuid(i), "20.05") == 202);
   REQUIRE(s.wait_processed(10, std::chrono::seconds(30)));
@@ -32,7 +33,8 @@ TEST_CASE("a timed-out payment is resolved on the processor that may hold it") {
 TEST_CASE("a timed-out payment that the processor proves it never stored may go elsewhere") {
   // Default times out AND fails: it stores nothing. After the horizon its lookup answers 404,
   // which is proof; only then is the payment routed again, and lands on fallback exactly once.
-  Stack s(Stack::Env{{"PROCESSOR_TIMEOUT_MS", "200"}, {"MAX_LATENCY_MS", "60000"}, {"UNKNOWN_HORIZON_MS", "1500"}});
+  Stack s(Stack::Env{{"PROCESSOR_TIMEOUT_MS", "200"}, {"PROCESSOR_MAX_DELAY_MS", "1000"}, {"MAX_LATENCY_MS", "60000"},
+                     {"UNKNOWN_HORIZON_MS", "1500"}});
   s.def.set_delay_ms(600);
   s.def.set_failure(true);
   for (int i = 0; i < 5; ++i) CHECK(s.post(test_uuid(i), "20.05") == 202);

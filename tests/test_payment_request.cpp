@@ -69,12 +69,10 @@ TEST_CASE("invalid payments are refused with the status and field that explain w
   CHECK(parse_payment_request(kJson, body("1000000000.00")).ok);  // the bound itself is allowed
 }
 
-TEST_CASE("queue messages round-trip and garbage is refused") {
+TEST_CASE("queue messages as the accept statement writes them decode and garbage is refused") {
   engine::PaymentRequest p;
   REQUIRE(engine::parse_uuid(kId, p.correlation_id));
-  p.amount_cents = 2005;
-  auto text = engine::store::encode_message(p);
-  CHECK(text == kId + " 2005");
+  const std::string text = kId + " 2005";  // "<uuid> <amount_cents>", built in SQL (store.cpp: accept)
   engine::PaymentRequest back;
   REQUIRE(engine::store::decode_message(text, back));
   CHECK(back.amount_cents == 2005);

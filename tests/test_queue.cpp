@@ -209,13 +209,56 @@ TEST_CASE("consume commits the consumer's write and the delete together") {
     tx.exec("CREATE TABLE done (v text)");
   }
   Queue q(c, "k");
-  auto id = q.send("1");
-  q.consume({id}, [](pqxx::transaction_base& tx) { tx.exec("INSERT INTO done VALUES ('1')"); });
+  q.send("1");
+  auto msgs = q.read(30s, 1);
+  REQUIRE(msgs.size() == 1);
+  q.consume({msgs[0].lease()}, [](pqxx::transaction_base& tx) { tx.exec("INSERT INTO done VALUES ('1')"); });
   CHECK(scalar(c, "SELECT count(*) FROM done") == 1);
   CHECK(q.metrics().queue_length == 0);
   // The message is gone: consuming it again changes nothing.
-  CHECK_THROWS(q.consume({id}, [](pqxx::transaction_base& tx) { tx.exec("INSERT INTO done VALUES ('2')"); }));
+  CHECK_THROWS(
+      q.consume({msgs[0].lease()}, [](pqxx::transaction_base& tx) { tx.exec("INSERT INTO done VALUES ('2')"); }));
   CHECK(scalar(c, "SELECT count(*) FROM done") == 1);
+}
+
+TEST_CASE("a lease lost to another reader fences every write of its first holder") {
+  // Reader A's visibility timeout runs out while A is still alive (stopped, or its database
+  // stalled); B reads the message. A's lease (msg_id, read_ct) no longer matches: A can neither
+  // extend it, delete it nor consume it, and B's lease still works.
+  testpg::Schema s;
+  pqxx::connection ca(s.conninfo), cb(s.conninfo);
+  pgq::create_queue(ca, "f");
+  {
+    pqxx::nontransaction tx(ca);
+    tx.exec("CREATE TABLE done (v text)");
+  }
+  Queue a(ca, "f"), b(cb, "f");
+  a.send_batch({"1", "2"});
+  auto mine = a.read(200ms, 2);
+  REQUIRE(mine.size() == 2);
+  {
+    pqxx::work tx(ca);
+    CHECK(a.set_vt(tx, {mine[0].lease(), mine[1].lease()}, 200ms).size() == 2);  // still A's: renewed
+    tx.commit();
+  }
+  std::this_thread::sleep_for(300ms);
+  auto theirs = b.read(30s, 1);  // B takes the first one
+  REQUIRE(theirs.size() == 1);
+  CHECK(theirs[0].read_ct == mine[0].read_ct + 1);
+  const auto lost = (theirs[0].msg_id == mine[0].msg_id ? mine[0] : mine[1]).lease();
+  const auto kept = (theirs[0].msg_id == mine[0].msg_id ? mine[1] : mine[0]).lease();
+  {
+    pqxx::work tx(ca);
+    CHECK(a.set_vt(tx, {lost, kept}, 30s) == std::vector<int64_t>{kept.msg_id});
+    CHECK(a.remove(tx, {lost}).empty());
+    tx.commit();
+  }
+  CHECK_THROWS(a.consume({lost}, [](pqxx::transaction_base& tx) { tx.exec("INSERT INTO done VALUES ('A')"); }));
+  b.consume({theirs[0].lease()}, [](pqxx::transaction_base& tx) { tx.exec("INSERT INTO done VALUES ('B')"); });
+  a.consume({kept}, [](pqxx::transaction_base& tx) { tx.exec("INSERT INTO done VALUES ('A')"); });
+  CHECK(scalar(ca, "SELECT count(*) FROM done WHERE v = 'A'") == 1);
+  CHECK(scalar(ca, "SELECT count(*) FROM done WHERE v = 'B'") == 1);
+  CHECK(a.metrics().queue_length == 0);
 }
 
 TEST_CASE("a consumer connection killed mid-transaction loses nothing") {
@@ -233,10 +276,10 @@ TEST_CASE("a consumer connection killed mid-transaction loses nothing") {
   Queue q(consumer, "kill");
   auto msgs = q.read(300ms, 10);
   REQUIRE(msgs.size() == 3);
-  std::vector<int64_t> ids;
-  for (auto& m : msgs) ids.push_back(m.msg_id);
+  std::vector<pgq::Lease> leases;
+  for (auto& m : msgs) leases.push_back(m.lease());
   int pid = consumer.backendpid();
-  CHECK_THROWS_AS(q.consume(ids,
+  CHECK_THROWS_AS(q.consume(leases,
                             [&](pqxx::transaction_base& tx) {
                               tx.exec("INSERT INTO done VALUES ('work')");
                               pqxx::nontransaction killer(admin);

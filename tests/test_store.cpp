@@ -1,4 +1,5 @@
-// The engine's SQL (engine/store.cpp) against a real PostgreSQL, below the HTTP layer.
+// The engine's SQL (engine/store.cpp) against a real PostgreSQL, below the HTTP layer: each
+// statement's contract, and the fencing that every statement acting on a queued payment obeys.
 #include <doctest/doctest.h>
 
 #include <fmt/format.h>
@@ -13,24 +14,48 @@ using namespace std::chrono_literals;
 
 namespace {
 
-PaymentRequest payment(int n, int64_t cents) {
-  PaymentRequest p;
-  auto text = fmt::format("11111111-2222-4333-8444-{:012d}", n);
-  REQUIRE(parse_uuid(text, p.correlation_id));
-  p.amount_cents = cents;
-  return p;
+CorrelationId cid(int n) {
+  CorrelationId c{};
+  REQUIRE(parse_uuid(fmt::format("11111111-2222-4333-8444-{:012d}", n), c));
+  return c;
 }
+std::string ids(std::initializer_list<int> ns) {
+  std::vector<CorrelationId> v;
+  for (int n : ns) v.push_back(cid(n));
+  return store::uuid_array(v);
+}
+std::string ints(std::initializer_list<int64_t> v) { return store::int_array(std::vector<int64_t>(v)); }
 
+// A connection prepared like the engine's, running the statements with libpqxx.
 struct Db {
   testpg::Schema schema;
-  store::Session session{schema.conninfo};
+  pqxx::connection conn{schema.conninfo};
   Db() {
-    pqxx::connection c(schema.conninfo);
-    store::init(c);
+    store::init(schema.conninfo, 2s);
+    {
+      pqxx::nontransaction tx(conn);
+      tx.exec(store::session_setup(true, 5s));
+    }
+    for (const auto& list : {store::ingress_statements(), store::dispatcher_statements(),
+                             store::recorder_statements(), store::reader_statements()})
+      for (const auto& [name, sql] : list) {
+        conn.prepare(name, sql);
+        conn.prepare_now(name);
+      }
+  }
+  template <class... A>
+  pqxx::result run(const char* stmt, A&&... args) {
+    pqxx::nontransaction tx(conn);
+    return tx.exec_prepared(stmt, std::forward<A>(args)...);
   }
   int64_t count(const std::string& sql) {
-    pqxx::nontransaction tx(session.conn());
+    pqxx::nontransaction tx(conn);
     return tx.exec(sql)[0][0].as<int64_t>();
+  }
+  // accept: ids n.., cents, vt per row, route per row, token.
+  pqxx::result accept(std::initializer_list<int> ns, std::initializer_list<int64_t> cents, std::initializer_list<int64_t> vt,
+                      std::initializer_list<int64_t> route, int64_t token = 7, int64_t requested_at = 1752582896123) {
+    return run(store::kAccept, ids(ns), ints(cents), requested_at, ints(vt), ints(route), token);
   }
 };
 
@@ -38,96 +63,159 @@ struct Db {
 
 TEST_CASE("init is idempotent and accept tells created duplicate and conflict apart") {
   Db db;
-  {
-    pqxx::connection c(db.schema.conninfo);
-    store::init(c);  // a second instance starting: nothing changes
-  }
-  auto first = store::accept(db.session.conn(), {payment(1, 100), payment(2, 200)}, 10s);
-  CHECK(first[0].outcome == store::Acceptance::created);
-  CHECK(first[1].outcome == store::Acceptance::created);
-  CHECK(first[0].msg_id < first[1].msg_id);
-  auto again = store::accept(db.session.conn(), {payment(1, 100), payment(2, 201), payment(3, 300)}, 10s);
-  CHECK(again[0].outcome == store::Acceptance::duplicate);
-  CHECK(again[1].outcome == store::Acceptance::conflict);
-  CHECK(again[2].outcome == store::Acceptance::created);
-  CHECK(db.count("SELECT count(*) FROM payments") == 3);
+  store::init(db.schema.conninfo, 2s);  // a second instance starting: nothing changes
+  auto first = db.accept({1, 2}, {100, 200}, {10000, 0}, {0, -1});
+  REQUIRE(first.size() == 2);
+  CHECK(first[0][1].as<bool>());
+  CHECK(first[1][1].as<bool>());
+  CHECK_FALSE(first[0][0].is_null());  // its queue message
+  // The first is leased (hidden) and routed; the second left visible and unrouted.
+  CHECK(db.count("SELECT count(*) FROM pgq_q_payments WHERE vt > clock_timestamp()") == 1);
+  CHECK(db.count("SELECT count(*) FROM payments WHERE processor = 0") == 1);
+  CHECK(db.count("SELECT count(*) FROM payments WHERE processor IS NULL") == 1);
+
+  auto again = db.accept({1, 2, 3}, {100, 201, 300}, {0, 0, 0}, {-1, -1, -1}, 8);
+  CHECK_FALSE(again[0][1].as<bool>());
+  CHECK(again[0][2].as<int64_t>() == 100);  // duplicate
+  CHECK(again[1][2].as<int64_t>() == 200);  // conflict: the amount on record differs
+  CHECK(again[2][1].as<bool>());
   CHECK(db.count("SELECT count(*) FROM pgq_q_payments") == 3);
-  // Hidden for the lease: no other reader takes them while this instance works on them.
-  CHECK(db.session.queue().read(1s, 10).empty());
+  // A duplicate answered 2XX marks the payment: it can never be withdrawn.
+  CHECK(db.count("SELECT count(*) FROM payments WHERE retried") == 1);
+  // One requestedAt per payment, set once.
+  CHECK(db.count("SELECT count(*) FROM payments WHERE requested_at = timestamptz 'epoch' + interval '1752582896123 ms'") == 3);
 }
 
-TEST_CASE("record_done is idempotent and keeps the exact requestedAt") {
+TEST_CASE("record is fenced by the lease and idempotent and keeps the exact requestedAt") {
   Db db;
-  auto acc = store::accept(db.session.conn(), {payment(1, 2005)}, 10s);
-  store::Done d{payment(1, 2005).correlation_id, kFallback, 2005, 1752582896123, acc[0].msg_id};
-  for (int i = 0; i < 2; ++i) {  // the second time is a retried in-doubt commit
-    pqxx::work tx(db.session.conn());
-    store::record_done(tx, db.session.queue(), {d});
-    tx.commit();
+  auto acc = db.accept({1, 2}, {2005, 2005}, {10000, 10000}, {1, 1});
+  const int64_t m1 = acc[0][0].as<int64_t>(), m2 = acc[1][0].as<int64_t>();
+  // Payment 2's lease is lost: another reader took its message (read_ct 1).
+  db.count(fmt::format("WITH u AS (UPDATE pgq_q_payments SET read_ct = 1 WHERE msg_id = {} RETURNING 1) SELECT count(*) FROM u", m2));
+  auto rec = db.run(store::kRecord, ints({m1, m2}), ints({0, 0}), ids({1, 2}), ints({1, 1}), ints({2005, 2005}),
+                    ints({1752582896123, 1752582896123}));
+  REQUIRE(rec.size() == 2);
+  for (const auto& row : rec) {
+    if (row[0].as<int64_t>() == m1) CHECK(row[1].as<bool>());        // ours: recorded
+    else CHECK_FALSE((row[1].as<bool>() || row[2].as<bool>()));      // lost: nothing written
   }
   CHECK(db.count("SELECT count(*) FROM processed_payments") == 1);
-  CHECK(db.count("SELECT count(*) FROM pgq_q_payments") == 0);
-  CHECK(db.count("SELECT count(*) FROM processed_payments WHERE requested_at = '2025-07-15T12:34:56.123Z'") == 1);
-  auto s = store::summary(db.session.conn(), 1752582896123, 1752582896123);
-  CHECK(s.requests[1] == 1);
-  CHECK(s.cents[1] == 2005);
-  CHECK(store::summary(db.session.conn(), 1752582896124, std::nullopt).requests[1] == 0);
-  CHECK(store::summary(db.session.conn(), std::nullopt, 1752582896122).requests[1] == 0);
+  CHECK(db.count("SELECT count(*) FROM pgq_q_payments") == 1);  // only payment 2's is left
+  // The same record again (an in-doubt commit retried): nothing changes, and it says "already".
+  auto again = db.run(store::kRecord, ints({m1}), ints({0}), ids({1}), ints({1}), ints({2005}), ints({1752582896123}));
+  CHECK_FALSE(again[0][1].as<bool>());
+  CHECK(again[0][2].as<bool>());
+  CHECK(db.count("SELECT count(*) FROM processed_payments") == 1);
+  // Inclusive bounds to the millisecond.
+  auto s = db.run(store::kSummary, 1752582896123, 1752582896123);
+  REQUIRE(s.size() == 1);
+  CHECK(s[0][0].as<int>() == 1);
+  CHECK(s[0][2].as<int64_t>() == 2005);
+  CHECK(db.run(store::kSummary, 1752582896124, store::kMaxMs).empty());
+  CHECK(db.run(store::kSummary, store::kMinMs, 1752582896122).empty());
 }
 
-TEST_CASE("attempts of purged payments are not written") {
+TEST_CASE("route and renew change only messages whose lease is still ours") {
   Db db;
-  store::accept(db.session.conn(), {payment(1, 100)}, 10s);
-  pqxx::work tx(db.session.conn());
-  auto exists = store::upsert_attempts(tx, {{payment(1, 100).correlation_id, kDefault, 1000},
-                                            {payment(9, 100).correlation_id, kDefault, 1000}});
-  tx.commit();
-  CHECK(exists[0]);
-  CHECK_FALSE(exists[1]);
-  CHECK(db.count("SELECT count(*) FROM payment_attempts") == 1);
+  auto acc = db.accept({1, 2}, {100, 200}, {10000, 10000}, {-1, -1});
+  const int64_t m1 = acc[0][0].as<int64_t>(), m2 = acc[1][0].as<int64_t>();
+  db.count(fmt::format("WITH u AS (UPDATE pgq_q_payments SET read_ct = 1 WHERE msg_id = {} RETURNING 1) SELECT count(*) FROM u", m2));
+  auto routed = db.run(store::kRoute, ints({m1, m2}), ints({0, 0}), ids({1, 2}), ints({1, 0}), 10000);
+  REQUIRE(routed.size() == 1);
+  CHECK(routed[0][0].as<int64_t>() == m1);
+  CHECK(db.count("SELECT count(*) FROM payments WHERE processor = 1") == 1);
+  CHECK(db.count("SELECT count(*) FROM payments WHERE processor IS NULL") == 1);  // payment 2 untouched
+  // Giving leases back (vt 0): ours becomes visible at once, the lost one is not ours to give.
+  auto released = db.run(store::kRenew, ints({m1, m2}), ints({0, 0}), 0);
+  REQUIRE(released.size() == 1);
+  CHECK(db.count("SELECT count(*) FROM pgq_q_payments WHERE vt <= clock_timestamp()") == 1);
 }
 
-TEST_CASE("an expired lease is adopted together with its attempt") {
+TEST_CASE("claim leases visible payments with their route and requestedAt") {
   Db db;
-  store::accept(db.session.conn(), {payment(1, 100), payment(2, 200)}, 100ms);
-  {
-    pqxx::work tx(db.session.conn());
-    store::upsert_attempts(tx, {{payment(2, 200).correlation_id, kFallback, 1752582896123}});
-    tx.commit();
-  }
-  CHECK(store::adopt_expired(db.session.conn(), db.session.queue(), 10s, 10).empty());
-  std::this_thread::sleep_for(200ms);
-  auto got = store::adopt_expired(db.session.conn(), db.session.queue(), 10s, 10);
+  db.accept({1, 2, 3}, {100, 200, 300}, {150, 0, 60000}, {0, -1, 1});
+  std::this_thread::sleep_for(200ms);  // payment 1's lease has expired; payment 2 was never leased
+  auto got = db.run(store::kClaim, 10, 10000);
   REQUIRE(got.size() == 2);
-  CHECK_FALSE(got[0].has_attempt);
-  CHECK(got[0].payment.amount_cents == 100);
-  CHECK(got[1].has_attempt);
-  CHECK(got[1].processor == kFallback);
-  CHECK(got[1].requested_at_ms == 1752582896123);
-  CHECK(store::adopt_expired(db.session.conn(), db.session.queue(), 10s, 10).empty());  // leased to us now
+  for (const auto& row : got) {
+    CHECK(row[1].as<int>() == 1);  // read once: the fencing token moved on
+    CHECK(row[3].as<int64_t>() == 1752582896123);
+    PaymentRequest p;
+    REQUIRE(store::decode_message(row[2].as<std::string>(), p));
+    CHECK(row[4].as<int>() == (p.amount_cents == 100 ? 0 : -1));  // payment 1 was routed to default
+  }
+  CHECK(db.run(store::kClaim, 10, 10000).empty());  // leased to us now
+}
+
+TEST_CASE("compensate withdraws only untouched payments of our own in-doubt accept") {
+  Db db;
+  db.accept({1, 2, 3, 4}, {100, 200, 300, 400}, {10000, 10000, 10000, 10000}, {0, 0, 0, 0}, /*token=*/42);
+  db.accept({5}, {500}, {10000}, {0}, /*token=*/43);       // another statement's payment
+  db.accept({2}, {200}, {0}, {-1}, /*token=*/44);          // 2: a duplicate answered 2XX meanwhile
+  db.count("WITH u AS (UPDATE pgq_q_payments SET read_ct = 1 WHERE left(message, 36) = "
+           "'11111111-2222-4333-8444-000000000003' RETURNING 1) SELECT count(*) FROM u");  // 3: taken over by another instance
+  auto w = db.run(store::kCompensate, ids({1, 2, 3, 5, 9}), 42);
+  CHECK(w[0][0].as<int64_t>() == 1);  // only payment 1
+  CHECK(w[0][1].as<int64_t>() == 3);  // 1, 2, 3 were committed by statement 42
+  CHECK(db.count("SELECT count(*) FROM payments") == 4);
+  CHECK(db.count("SELECT count(*) FROM pgq_q_payments") == 4);
+  CHECK(db.count("SELECT count(*) FROM payments WHERE correlation_id = '11111111-2222-4333-8444-000000000001'") == 0);
+}
+
+TEST_CASE("lookup tells our in-doubt payments from others and finds their untouched message") {
+  Db db;
+  db.accept({1}, {100}, {10000}, {0}, 42);
+  db.accept({2}, {200}, {10000}, {0}, 43);
+  auto r = db.run(store::kLookup, ids({1, 2, 3}), 42);
+  REQUIRE(r.size() == 2);
+  for (const auto& row : r) {
+    bool first = row[0].as<std::string>().back() == '1';
+    CHECK(row[2].as<bool>() == first);
+    CHECK_FALSE(row[3].is_null());
+    CHECK(row[4].as<int>() == 0);
+  }
 }
 
 TEST_CASE("only one instance claims a health-check window") {
   Db db;
-  store::Session other(db.schema.conninfo);
-  CHECK(store::claim_health_check(db.session.conn(), kDefault, 1, 5000ms));
-  CHECK_FALSE(store::claim_health_check(other.conn(), kDefault, 2, 5000ms));
-  CHECK(store::claim_health_check(other.conn(), kFallback, 2, 5000ms));  // windows are per processor
-  store::report_health(db.session.conn(), kDefault, true, 250);
-  store::HealthRow rows[2];
-  store::read_health(other.conn(), rows);
-  CHECK(rows[0].known);
-  CHECK(rows[0].failing);
-  CHECK(rows[0].min_response_ms == 250);
-  CHECK_FALSE(rows[1].known);
+  pqxx::connection other(db.schema.conninfo);
+  for (const auto& [name, sql] : store::dispatcher_statements()) other.prepare(name, sql);
+  CHECK(db.run(store::kClaimHealth, 0, 1, 5000).size() == 1);
+  {
+    pqxx::nontransaction tx(other);
+    CHECK(tx.exec_prepared(store::kClaimHealth, 0, 2, 5000).empty());
+    CHECK(tx.exec_prepared(store::kClaimHealth, 1, 2, 5000).size() == 1);  // windows are per processor
+  }
+  db.run(store::kReportHealth, 0, true, 250);
+  auto rows = db.run(store::kReadHealth);
+  for (const auto& row : rows) {
+    if (row[0].as<int>() == 0) {
+      CHECK(row[1].as<bool>());
+      CHECK(row[2].as<int>() == 250);
+      CHECK(row[3].as<bool>());
+    } else {
+      CHECK_FALSE(row[3].as<bool>());
+    }
+  }
+}
+
+TEST_CASE("in flight in window counts recent routed unrecorded payments of the window") {
+  Db db;
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+  auto acc = db.accept({1, 2, 3}, {100, 200, 300}, {10000, 10000, 0}, {0, 1, -1}, 7, now_ms);
+  db.run(store::kRecord, ints({acc[0][0].as<int64_t>()}), ints({0}), ids({1}), ints({0}), ints({100}), ints({now_ms}));
+  // 2 is routed and not recorded; 1 is recorded; 3 is not routed (it cannot land anywhere yet).
+  CHECK(db.run(store::kInFlightInWindow, now_ms - 1000, now_ms + 1000, 3000)[0][0].as<int64_t>() == 1);
+  CHECK(db.run(store::kInFlightInWindow, now_ms + 1, now_ms + 1000, 3000)[0][0].as<int64_t>() == 0);
 }
 
 TEST_CASE("the summary is an index-only range scan") {
   Db db;
-  pqxx::nontransaction tx(db.session.conn());
+  pqxx::nontransaction tx(db.conn);
   // Index-only needs the visibility map, which a fresh table lacks until vacuumed.
-  tx.exec("INSERT INTO payments SELECT ('11111111-2222-4333-8444-' || lpad(g::text, 12, '0'))::uuid, 100"
-          " FROM generate_series(1, 5000) g");
+  tx.exec("INSERT INTO payments (correlation_id, amount_cents, requested_at)"
+          " SELECT ('11111111-2222-4333-8444-' || lpad(g::text, 12, '0'))::uuid, 100, now() FROM generate_series(1, 5000) g");
   tx.exec("INSERT INTO processed_payments (correlation_id, processor, amount_cents, requested_at)"
           " SELECT correlation_id, 0, 100, now() - random() * interval '1 hour' FROM payments");
   tx.exec("VACUUM ANALYZE processed_payments");
