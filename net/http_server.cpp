@@ -27,23 +27,8 @@ namespace net {
 
 namespace {
 
-constexpr size_t kMaxHeaders = 64;
 constexpr size_t kReadChunk = 4096;
 constexpr int kAcceptBatch = 64;
-
-// True if the comma-separated header value holds `token` (case-insensitive), e.g. "keep-alive, close".
-bool has_token(std::string_view value, std::string_view token) {
-  while (!value.empty()) {
-    size_t comma = value.find(',');
-    std::string_view part = value.substr(0, comma);
-    while (!part.empty() && (part.front() == ' ' || part.front() == '\t')) part.remove_prefix(1);
-    while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
-    if (iequals(part, token)) return true;
-    if (comma == std::string_view::npos) break;
-    value.remove_prefix(comma + 1);
-  }
-  return false;
-}
 
 std::string_view reason(int status) {
   switch (status) {
@@ -74,60 +59,9 @@ std::string_view reason(int status) {
   }
 }
 
-bool is_token_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-}
-
 [[noreturn]] void throw_errno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
 
 }  // namespace
-
-// ---------------------------------------------------------------------------------------------
-// Request
-
-std::string_view Request::header(std::string_view name) const {
-  for (const auto& h : headers)
-    if (iequals(h.first, name)) return h.second;
-  return {};
-}
-
-std::string_view Request::query_param(std::string_view key) const {
-  std::string_view q = query;
-  while (!q.empty()) {
-    size_t amp = q.find('&');
-    std::string_view pair = q.substr(0, amp);
-    size_t eq = pair.find('=');
-    std::string_view k = pair.substr(0, eq);
-    if (k == key) return eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
-    if (amp == std::string_view::npos) break;
-    q.remove_prefix(amp + 1);
-  }
-  return {};
-}
-
-std::string url_decode(std::string_view raw) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  out.reserve(raw.size());
-  for (size_t i = 0; i < raw.size(); ++i) {
-    char c = raw[i];
-    if (c == '%' && i + 2 < raw.size() && hex(raw[i + 1]) >= 0 && hex(raw[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex(raw[i + 1]) * 16 + hex(raw[i + 2])));
-      i += 2;
-    } else if (c == '+') {
-      out.push_back(' ');
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Per-loop state
@@ -167,7 +101,7 @@ struct Conn : IoHandler {
   std::string out;        // unsent response bytes (only after a partial write)
   size_t opos = 0;
   std::string head;       // reused response-header scratch
-  std::vector<HeaderField> hdrs;
+  RequestParser parser;
   uint64_t req_no = 0;
   bool in_flight = false;     // a request was handed to the handler and awaits its response
   bool close_after = false;   // the in-flight request asked for Connection: close
@@ -180,7 +114,10 @@ struct Conn : IoHandler {
   bool closed = false;
   Clock::time_point last_active;
 
-  Conn(ServerWorker* w_, int fd_, uint64_t id_) : w(w_), fd(fd_), id(id_) { buf.resize(kReadChunk); }
+  Conn(ServerWorker* w_, int fd_, uint64_t id_)
+      : w(w_), fd(fd_), id(id_), parser({.max_header = w_->opts->max_header, .max_body = w_->opts->max_body}) {
+    buf.resize(kReadChunk);
+  }
 
   void on_io(uint32_t events) override;
   bool read_socket();  // false if the connection was closed
@@ -281,142 +218,47 @@ void Conn::fail(int status, std::string_view msg) {
 }
 
 void Conn::process_input() {
-  const auto& o = *w->opts;
   while (!closed && !in_flight && !closing && !out_pending()) {
-    const char* base = buf.data() + rpos;
     size_t avail = len - rpos;
     if (avail == 0) return;
-    std::string_view data(base, avail);
-    size_t end = data.find("\r\n\r\n");
-    if (end == std::string_view::npos) {
-      if (avail > o.max_header) fail(431, "request header too large");
-      return;
-    }
-    size_t head_len = end + 4;
-    if (head_len > o.max_header) {
-      fail(431, "request header too large");
-      return;
-    }
-
-    // Request line: METHOD SP target SP HTTP/1.x
-    std::string_view lines = data.substr(0, end + 2);
-    size_t eol = lines.find("\r\n");
-    std::string_view rl = lines.substr(0, eol);
-    size_t sp1 = rl.find(' ');
-    size_t sp2 = sp1 == std::string_view::npos ? sp1 : rl.find(' ', sp1 + 1);
-    if (sp1 == 0 || sp2 == std::string_view::npos || sp2 == sp1 + 1) {
-      fail(400, "malformed request line");
-      return;
-    }
-    Request req;
-    req.method = rl.substr(0, sp1);
-    req.target = rl.substr(sp1 + 1, sp2 - sp1 - 1);
-    std::string_view version = rl.substr(sp2 + 1);
-    bool http10;
-    if (version == "HTTP/1.1") http10 = false;
-    else if (version == "HTTP/1.0") http10 = true;
-    else {
-      fail(400, "unsupported HTTP version");
-      return;
-    }
-    bool bad = false;
-    for (char c : req.method) bad |= !is_token_char(c);
-    for (char c : req.target) bad |= (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f);
-    if (bad) {
-      fail(400, "malformed request line");
-      return;
-    }
-    size_t qm = req.target.find('?');
-    req.path = req.target.substr(0, qm);
-    if (qm != std::string_view::npos) req.query = req.target.substr(qm + 1);
-
-    // Header fields
-    hdrs.clear();
-    std::string_view rest = lines.substr(eol + 2);
-    while (!rest.empty()) {
-      size_t le = rest.find("\r\n");
-      std::string_view line = rest.substr(0, le);
-      rest.remove_prefix(le + 2);
-      size_t colon = line.find(':');
-      if (colon == 0 || colon == std::string_view::npos) {
-        fail(400, "malformed header field");
+    std::string_view data(buf.data() + rpos, avail);
+    switch (parser.parse(data)) {
+      case RequestParser::State::error:
+        fail(parser.error_status(), parser.error_message());
         return;
-      }
-      std::string_view name = line.substr(0, colon);
-      for (char c : name)
-        if (!is_token_char(c)) {  // also rejects obsolete line folding and "name :"
-          fail(400, "malformed header field");
-          return;
+      case RequestParser::State::need_head:
+        return;
+      case RequestParser::State::need_body: {
+        // Body still arriving: make room for all of it, and unblock clients that wait for 100.
+        size_t wanted = parser.wanted();
+        if (buf.size() < rpos + wanted) {
+          // The parser keeps offsets, not pointers: moving the buffer is safe.
+          std::memmove(buf.data(), buf.data() + rpos, len - rpos);
+          len -= rpos;
+          rpos = 0;
+          if (buf.size() < wanted + kReadChunk) buf.resize(wanted + kReadChunk);
         }
-      std::string_view value = line.substr(colon + 1);
-      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-      if (hdrs.size() == kMaxHeaders) {
-        fail(431, "too many header fields");
-        return;
-      }
-      hdrs.emplace_back(name, value);
-    }
-    req.headers = hdrs;
-
-    size_t content_length = 0;
-    bool have_length = false;
-    bool expect_continue = false;
-    bool keep_alive = !http10;
-    for (const auto& [name, value] : hdrs) {
-      if (iequals(name, "content-length")) {
-        size_t v = 0;
-        auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-        if (ec != std::errc{} || p != value.data() + value.size() || value.empty() ||
-            (have_length && v != content_length)) {
-          fail(400, "invalid Content-Length");
-          return;
+        if (w->tcp) {
+          // A client without TCP_NODELAY holds the body back (Nagle) until our ACK of the header
+          // segment, which delayed-ACK would postpone by ~40 ms: acknowledge right away.
+          int one = 1;
+          ::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
         }
-        content_length = v;
-        have_length = true;
-      } else if (iequals(name, "transfer-encoding")) {
-        fail(411, "chunked request bodies are not supported; send Content-Length");
+        if (parser.expect_continue() && !continue_sent) {
+          continue_sent = true;
+          static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+          write_out(kContinue, sizeof kContinue - 1, nullptr, 0);
+        }
         return;
-      } else if (iequals(name, "connection")) {
-        if (has_token(value, "close")) keep_alive = false;
-        else if (http10 && has_token(value, "keep-alive")) keep_alive = true;
-      } else if (iequals(name, "expect")) {
-        expect_continue = iequals(value, "100-continue");
       }
+      case RequestParser::State::complete:
+        break;
     }
-    if (content_length > o.max_body) {
-      fail(413, "request body too large");
-      return;
-    }
-    if (avail < head_len + content_length) {
-      // Body still arriving: make room for all of it, and unblock clients that wait for 100.
-      if (buf.size() < rpos + head_len + content_length) {
-        // Views into buf are not live here, so moving the buffer is safe.
-        std::memmove(buf.data(), buf.data() + rpos, len - rpos);
-        len -= rpos;
-        rpos = 0;
-        if (buf.size() < head_len + content_length + kReadChunk) buf.resize(head_len + content_length + kReadChunk);
-      }
-      if (w->tcp) {
-        // A client without TCP_NODELAY holds the body back (Nagle) until our ACK of the header
-        // segment, which delayed-ACK would postpone by ~40 ms: acknowledge right away.
-        int one = 1;
-        ::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
-      }
-      if (expect_continue && !http10 && !continue_sent) {
-        continue_sent = true;
-        static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        write_out(kContinue, sizeof kContinue - 1, nullptr, 0);
-      }
-      return;
-    }
-    req.body = data.substr(head_len, content_length);
-    req.keep_alive = keep_alive;
-
+    const Request& req = parser.request();
     in_flight = true;
     continue_sent = false;
-    close_after = !keep_alive;
-    confirm_keep_alive = http10 && keep_alive;  // HTTP/1.0 closes unless the response says otherwise
+    close_after = !req.keep_alive;
+    confirm_keep_alive = req.http10 && req.keep_alive;  // HTTP/1.0 closes unless the response says otherwise
     uint64_t no = ++req_no;
     dispatching = true;
     try {
@@ -426,7 +268,8 @@ void Conn::process_input() {
       if (!closed && in_flight && req_no == no) complete(500, "{\"error\":\"internal error\"}", "application/json", false);
     }
     dispatching = false;
-    rpos += head_len + content_length;
+    rpos += parser.consumed();
+    parser.reset();
     if (rpos == len) rpos = len = 0;
   }
 }

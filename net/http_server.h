@@ -6,32 +6,15 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "net/event_loop.h"
+#include "net/http_parse.h"
 
 namespace net {
-
-using HeaderField = std::pair<std::string_view, std::string_view>;
-
-struct Request {
-  std::string_view method, target, path, query, body;
-  std::span<const HeaderField> headers;  // in arrival order, names as sent
-  bool keep_alive = true;                // what the connection will do after this request
-
-  // Case-insensitive name; empty if absent (first occurrence wins).
-  std::string_view header(std::string_view name) const;
-  // The raw (still percent-encoded) value of the first `key=` in the query; empty if absent.
-  // Use url_decode() when values may carry escapes (e.g. "%3A" in timestamps).
-  std::string_view query_param(std::string_view key) const;
-};
-
-// Percent-decoding of a query component ("+" becomes a space). Invalid escapes are kept verbatim.
-std::string url_decode(std::string_view raw);
 
 class HttpServer;
 struct ServerWorker;

@@ -1,0 +1,363 @@
+#include "net/http_parse.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+#include "net/ascii.h"
+
+namespace net {
+
+namespace {
+
+bool is_token_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
+bool icontains(std::string_view hay, std::string_view needle) {
+  if (needle.size() > hay.size()) return false;
+  for (size_t i = 0; i + needle.size() <= hay.size(); ++i)
+    if (iequals(hay.substr(i, needle.size()), needle)) return true;
+  return false;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+bool has_token(std::string_view value, std::string_view token) {
+  while (!value.empty()) {
+    size_t comma = value.find(',');
+    std::string_view part = value.substr(0, comma);
+    while (!part.empty() && (part.front() == ' ' || part.front() == '\t')) part.remove_prefix(1);
+    while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
+    if (iequals(part, token)) return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request
+
+std::string_view Request::header(std::string_view name) const {
+  for (const auto& h : headers)
+    if (iequals(h.first, name)) return h.second;
+  return {};
+}
+
+std::string_view Request::query_param(std::string_view key) const {
+  std::string_view q = query;
+  while (!q.empty()) {
+    size_t amp = q.find('&');
+    std::string_view pair = q.substr(0, amp);
+    size_t eq = pair.find('=');
+    std::string_view k = pair.substr(0, eq);
+    if (k == key) return eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    if (amp == std::string_view::npos) break;
+    q.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+std::string url_decode(std::string_view raw) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(raw.size());
+  for (size_t i = 0; i < raw.size(); ++i) {
+    char c = raw[i];
+    if (c == '%' && i + 2 < raw.size() && hex(raw[i + 1]) >= 0 && hex(raw[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(raw[i + 1]) * 16 + hex(raw[i + 2])));
+      i += 2;
+    } else if (c == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// RequestParser
+
+void RequestParser::reset() {
+  state_ = State::need_head;
+  scanned_ = head_len_ = content_length_ = 0;
+  expect_continue_ = false;
+  keep_alive_ = true;
+  http10_ = false;
+  error_status_ = 0;
+  error_message_ = {};
+  field_spans_.clear();
+  req_ = Request{};
+}
+
+RequestParser::State RequestParser::fail(int status, std::string_view message) {
+  error_status_ = status;
+  error_message_ = message;
+  return state_ = State::error;
+}
+
+RequestParser::State RequestParser::parse(std::string_view data) {
+  if (state_ == State::need_head) {
+    // Resume the search where the last call stopped (minus a possibly split terminator).
+    size_t from = scanned_ >= 3 ? scanned_ - 3 : 0;
+    size_t end = data.find("\r\n\r\n", from);
+    if (end == std::string_view::npos) {
+      scanned_ = data.size();
+      if (data.size() > limits_.max_header) return fail(431, "request header too large");
+      return state_;
+    }
+    head_len_ = end + 4;
+    if (head_len_ > limits_.max_header) return fail(431, "request header too large");
+    if (parse_head(data.substr(0, end + 2)) == State::error) return state_;
+    state_ = State::need_body;
+  }
+  if (state_ == State::need_body) {
+    if (data.size() < head_len_ + content_length_) return state_;
+    materialize(data);
+    state_ = State::complete;
+  }
+  return state_;
+}
+
+// lines: the request line and the header fields, each ending in CRLF.
+RequestParser::State RequestParser::parse_head(std::string_view lines) {
+  // Request line: METHOD SP target SP HTTP/1.x
+  size_t eol = lines.find("\r\n");
+  std::string_view rl = lines.substr(0, eol);
+  size_t sp1 = rl.find(' ');
+  size_t sp2 = sp1 == std::string_view::npos ? sp1 : rl.find(' ', sp1 + 1);
+  if (sp1 == 0 || sp2 == std::string_view::npos || sp2 == sp1 + 1) return fail(400, "malformed request line");
+  method_ = {0, static_cast<uint32_t>(sp1)};
+  target_ = {static_cast<uint32_t>(sp1 + 1), static_cast<uint32_t>(sp2 - sp1 - 1)};
+  std::string_view version = rl.substr(sp2 + 1);
+  if (version == "HTTP/1.1") http10_ = false;
+  else if (version == "HTTP/1.0") http10_ = true;
+  else return fail(400, "unsupported HTTP version");
+  bool bad = false;
+  for (char c : rl.substr(0, sp1)) bad |= !is_token_char(c);
+  for (char c : rl.substr(sp1 + 1, sp2 - sp1 - 1)) bad |= (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f);
+  if (bad) return fail(400, "malformed request line");
+
+  // Header fields
+  field_spans_.clear();
+  size_t pos = eol + 2;
+  while (pos < lines.size()) {
+    size_t le = lines.find("\r\n", pos);
+    std::string_view line = lines.substr(pos, le - pos);
+    size_t colon = line.find(':');
+    if (colon == 0 || colon == std::string_view::npos) return fail(400, "malformed header field");
+    std::string_view name = line.substr(0, colon);
+    for (char c : name)
+      if (!is_token_char(c)) return fail(400, "malformed header field");  // also obs-fold and "name :"
+    size_t vb = colon + 1, ve = line.size();
+    while (vb < ve && (line[vb] == ' ' || line[vb] == '\t')) ++vb;
+    while (ve > vb && (line[ve - 1] == ' ' || line[ve - 1] == '\t')) --ve;
+    if (field_spans_.size() == limits_.max_fields) return fail(431, "too many header fields");
+    field_spans_.push_back({{static_cast<uint32_t>(pos), static_cast<uint32_t>(colon)},
+                            {static_cast<uint32_t>(pos + vb), static_cast<uint32_t>(ve - vb)}});
+    pos = le + 2;
+  }
+
+  bool have_length = false;
+  keep_alive_ = !http10_;
+  for (const auto& [ns, vs] : field_spans_) {
+    std::string_view name = view(lines, ns), value = view(lines, vs);
+    if (iequals(name, "content-length")) {
+      size_t v = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+      if (ec != std::errc{} || p != value.data() + value.size() || value.empty() ||
+          (have_length && v != content_length_))
+        return fail(400, "invalid Content-Length");
+      content_length_ = v;
+      have_length = true;
+    } else if (iequals(name, "transfer-encoding")) {
+      return fail(411, "chunked request bodies are not supported; send Content-Length");
+    } else if (iequals(name, "connection")) {
+      if (has_token(value, "close")) keep_alive_ = false;
+      else if (http10_ && has_token(value, "keep-alive")) keep_alive_ = true;
+    } else if (iequals(name, "expect")) {
+      expect_continue_ = iequals(value, "100-continue") && !http10_;
+    }
+  }
+  if (content_length_ > limits_.max_body) return fail(413, "request body too large");
+  return state_;
+}
+
+void RequestParser::materialize(std::string_view data) {
+  fields_.clear();
+  for (const auto& [ns, vs] : field_spans_) fields_.emplace_back(view(data, ns), view(data, vs));
+  req_.method = view(data, method_);
+  req_.target = view(data, target_);
+  size_t qm = req_.target.find('?');
+  req_.path = req_.target.substr(0, qm);
+  req_.query = qm == std::string_view::npos ? std::string_view{} : req_.target.substr(qm + 1);
+  req_.body = data.substr(head_len_, content_length_);
+  req_.headers = fields_;
+  req_.keep_alive = keep_alive_;
+  req_.http10 = http10_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ResponseParser
+
+void ResponseParser::reset() {
+  phase = Phase::headers;
+  status = 0;
+  keep_alive = true;
+  remaining = 0;
+  body.clear();
+}
+
+bool ResponseParser::finish_at_eof() {
+  if (phase != Phase::close_body) return false;
+  phase = Phase::done;
+  return true;
+}
+
+size_t ResponseParser::feed(const char* p, size_t n, bool head_request) {
+  size_t off = 0;
+  while (off < n && phase != Phase::done && phase != Phase::error) {
+    std::string_view avail(p + off, n - off);
+    switch (phase) {
+      case Phase::headers: {
+        size_t end = avail.find("\r\n\r\n");
+        if (end == std::string_view::npos) {
+          if (avail.size() > limits.max_header) phase = Phase::error;
+          return off;
+        }
+        off += end + 4;
+        parse_head(avail.substr(0, end + 2), head_request);
+        break;
+      }
+      case Phase::length_body:
+      case Phase::chunk_data: {
+        size_t take = std::min(remaining, avail.size());
+        body.append(avail.data(), take);
+        off += take;
+        remaining -= take;
+        if (remaining == 0) phase = phase == Phase::length_body ? Phase::done : Phase::chunk_crlf;
+        break;
+      }
+      case Phase::chunk_crlf:
+        if (avail.size() < 2) return off;
+        if (avail[0] != '\r' || avail[1] != '\n') {
+          phase = Phase::error;
+          return off;
+        }
+        off += 2;
+        phase = Phase::chunk_size;
+        break;
+      case Phase::chunk_size: {
+        size_t eol = avail.find("\r\n");
+        if (eol == std::string_view::npos) {
+          if (avail.size() > limits.max_line) phase = Phase::error;
+          return off;
+        }
+        std::string_view line = trim(avail.substr(0, eol));
+        line = trim(line.substr(0, line.find(';')));  // chunk extensions are ignored
+        size_t size = 0;
+        auto [ptr, ec] = std::from_chars(line.data(), line.data() + line.size(), size, 16);
+        if (line.empty() || ec != std::errc{} || ptr != line.data() + line.size()) {
+          phase = Phase::error;
+          return off;
+        }
+        off += eol + 2;
+        remaining = size;
+        phase = size == 0 ? Phase::trailers : Phase::chunk_data;
+        break;
+      }
+      case Phase::trailers: {
+        size_t eol = avail.find("\r\n");
+        if (eol == std::string_view::npos) {
+          if (avail.size() > limits.max_line) phase = Phase::error;
+          return off;
+        }
+        off += eol + 2;
+        if (eol == 0) phase = Phase::done;
+        break;
+      }
+      case Phase::close_body:
+        body.append(avail.data(), avail.size());
+        off = n;
+        break;
+      case Phase::done:
+      case Phase::error:
+        break;
+    }
+  }
+  return off;
+}
+
+// block: status line and header lines, each ending in CRLF.
+void ResponseParser::parse_head(std::string_view block, bool head_request) {
+  size_t eol = block.find("\r\n");
+  std::string_view line = block.substr(0, eol);
+  // "HTTP/1.1 200 OK"
+  if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || line[8] != ' ') {
+    phase = Phase::error;
+    return;
+  }
+  keep_alive = line[7] == '1';  // HTTP/1.0 closes unless it says keep-alive
+  auto [ptr, ec] = std::from_chars(line.data() + 9, line.data() + 12, status);
+  if (ec != std::errc{} || ptr != line.data() + 12 || status < 100 || status > 999) {
+    phase = Phase::error;
+    return;
+  }
+  bool chunked = false, has_length = false;
+  size_t length = 0;
+  block.remove_prefix(eol + 2);
+  while (!block.empty()) {
+    eol = block.find("\r\n");
+    line = block.substr(0, eol);
+    block.remove_prefix(eol == std::string_view::npos ? block.size() : eol + 2);
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view name = trim(line.substr(0, colon)), value = trim(line.substr(colon + 1));
+    if (iequals(name, "content-length")) {
+      auto [p2, ec2] = std::from_chars(value.data(), value.data() + value.size(), length);
+      if (ec2 != std::errc{} || p2 != value.data() + value.size()) {
+        phase = Phase::error;
+        return;
+      }
+      has_length = true;
+    } else if (iequals(name, "transfer-encoding")) {
+      chunked = icontains(value, "chunked");
+    } else if (iequals(name, "connection")) {
+      if (icontains(value, "close")) keep_alive = false;
+      else if (icontains(value, "keep-alive")) keep_alive = true;
+    }
+  }
+  if (status < 200 && status != 101) {  // interim answer (100 Continue...): the real one follows
+    status = 0;
+    keep_alive = true;
+    phase = Phase::headers;
+    return;
+  }
+  if (head_request || status == 204 || status == 304 || status == 101) {
+    phase = Phase::done;
+  } else if (chunked) {
+    phase = Phase::chunk_size;
+  } else if (has_length) {
+    remaining = length;
+    phase = length == 0 ? Phase::done : Phase::length_body;
+  } else {
+    phase = Phase::close_body;  // the body ends when the server closes
+    keep_alive = false;
+  }
+}
+
+}  // namespace net

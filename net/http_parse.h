@@ -1,0 +1,124 @@
+// HTTP/1.1 message parsing over plain byte buffers: no sockets, no timers, so every rule can be
+// unit-tested and fuzzed on its own. The server's connections (http_server.cpp) and the client's
+// (http_client.cpp) only move bytes between the kernel and these parsers.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace net {
+
+using HeaderField = std::pair<std::string_view, std::string_view>;
+
+struct Request {
+  std::string_view method, target, path, query, body;
+  std::span<const HeaderField> headers;  // in arrival order, names as sent
+  bool keep_alive = true;                // what the connection will do after this request
+  bool http10 = false;                   // HTTP/1.0 (else 1.1)
+
+  // Case-insensitive name; empty if absent (first occurrence wins).
+  std::string_view header(std::string_view name) const;
+  // The raw (still percent-encoded) value of the first `key=` in the query; empty if absent.
+  // Use url_decode() when values may carry escapes (e.g. "%3A" in timestamps).
+  std::string_view query_param(std::string_view key) const;
+};
+
+// Percent-decoding of a query component ("+" becomes a space). Invalid escapes are kept verbatim.
+std::string url_decode(std::string_view raw);
+
+// True if the comma-separated header value holds `token` (case-insensitive), e.g. "keep-alive, close".
+bool has_token(std::string_view value, std::string_view token);
+
+// One request at a time, incrementally. parse() is given every unconsumed byte of the connection,
+// starting at the request's first byte, each time more have arrived; the bytes may have moved in
+// memory between calls (nothing points into them across calls) and work done by earlier calls is
+// not repeated. After `complete`, the request is data[0, consumed()); reset() before the next one.
+struct RequestLimits {
+  size_t max_header = 8 * 1024;  // request line + header fields + the blank line
+  size_t max_body = 16 * 1024;
+  size_t max_fields = 64;
+};
+
+class RequestParser {
+ public:
+  using Limits = RequestLimits;
+  enum class State {
+    need_head,  // the header block is not complete yet
+    need_body,  // the head is valid; wanted() bytes in all are needed
+    complete,   // request() is valid
+    error,      // error_status()/error_message(): answer it and close the connection
+  };
+
+  explicit RequestParser(Limits limits) : limits_(limits) {}
+
+  State parse(std::string_view data);
+  void reset();
+
+  State state() const { return state_; }
+  // complete: views into the data given to the last parse(), valid while those bytes are.
+  const Request& request() const { return req_; }
+  size_t consumed() const { return head_len_ + content_length_; }
+  // need_body / complete: head + body length.
+  size_t wanted() const { return head_len_ + content_length_; }
+  // need_body: the client waits for "100 Continue" before it sends the body.
+  bool expect_continue() const { return expect_continue_; }
+  int error_status() const { return error_status_; }
+  std::string_view error_message() const { return error_message_; }
+
+ private:
+  struct Span {  // a slice of the request, as offsets: the bytes may move between parse() calls
+    uint32_t off = 0, len = 0;
+  };
+  State fail(int status, std::string_view message);
+  State parse_head(std::string_view head);
+  std::string_view view(std::string_view data, Span s) const { return data.substr(s.off, s.len); }
+  void materialize(std::string_view data);
+
+  Limits limits_;
+  State state_ = State::need_head;
+  size_t scanned_ = 0;  // bytes already searched for the end of the header block
+  size_t head_len_ = 0, content_length_ = 0;
+  bool expect_continue_ = false, keep_alive_ = true, http10_ = false;
+  int error_status_ = 0;
+  std::string_view error_message_;
+  Span method_, target_;
+  std::vector<std::pair<Span, Span>> field_spans_;
+  std::vector<HeaderField> fields_;
+  Request req_;
+};
+
+struct ResponseLimits {
+  size_t max_header = 64 * 1024;  // status line + header fields
+  size_t max_line = 1024;         // a chunk-size line or a trailer line
+};
+
+// Incremental response parser; bodies are copied once, into `body`.
+struct ResponseParser {
+  using Limits = ResponseLimits;
+  enum class Phase { headers, length_body, chunk_size, chunk_data, chunk_crlf, trailers, close_body, done, error };
+
+  explicit ResponseParser(Limits limits = {}) : limits(limits) {}
+
+  Limits limits;
+  Phase phase = Phase::headers;
+  int status = 0;
+  bool keep_alive = true;
+  size_t remaining = 0;
+  std::string body;
+
+  void reset();
+  // Consumes a prefix of [p, p+n); what is left must be fed again with more data appended.
+  // head_request: the answer to a HEAD has no body whatever its headers say.
+  size_t feed(const char* p, size_t n, bool head_request);
+  // The peer closed the connection: true if that completes the answer (a body delimited by close).
+  bool finish_at_eof();
+
+ private:
+  void parse_head(std::string_view block, bool head_request);
+};
+
+}  // namespace net
