@@ -1,6 +1,7 @@
 #include "net/http_parse.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstring>
 
@@ -10,9 +11,28 @@ namespace net {
 
 namespace {
 
-bool is_token_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+// Character classes of RFC 9110, one table lookup per byte. NUL is in neither class (a strchr
+// over the tchar list used to match it, as the terminator).
+constexpr uint8_t kTokenChar = 1;  // tchar
+constexpr uint8_t kFieldChar = 2;  // field-vchar, SP or HTAB: no other control character, no DEL
+constexpr auto kCharClass = [] {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    bool tchar = alnum || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+    bool field = c == '\t' || (c >= 0x20 && c != 0x7f);
+    t[static_cast<size_t>(c)] = static_cast<uint8_t>((tchar ? kTokenChar : 0) | (field ? kFieldChar : 0));
+  }
+  return t;
+}();
+
+bool is_token_char(char c) { return kCharClass[static_cast<unsigned char>(c)] & kTokenChar; }
+bool is_field_char(char c) { return kCharClass[static_cast<unsigned char>(c)] & kFieldChar; }
+
+// Digits only: no sign, no list ("5, 5"), no spaces inside; false on overflow.
+bool parse_content_length(std::string_view value, size_t& out) {
+  auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
+  return !value.empty() && ec == std::errc{} && p == value.data() + value.size();
 }
 
 bool icontains(std::string_view hay, std::string_view needle) {
@@ -29,6 +49,24 @@ std::string_view trim(std::string_view s) {
 }
 
 }  // namespace
+
+HeadScan::Result HeadScan::scan(std::string_view data) {
+  while (scanned < data.size()) {
+    const void* lf = std::memchr(data.data() + scanned, '\n', data.size() - scanned);
+    if (lf == nullptr) {
+      scanned = data.size();
+      return Result::need_more;
+    }
+    size_t i = static_cast<size_t>(static_cast<const char*>(lf) - data.data());
+    // Only CRLF ends a line. Some parsers also split on a bare LF, some do not: a message whose
+    // meaning depends on that choice is how requests get smuggled past a proxy, so refuse it.
+    if (i == 0 || data[i - 1] != '\r') return Result::bare_lf;
+    bool empty_line = i - 1 == line_start;
+    scanned = line_start = i + 1;
+    if (empty_line) return line_start == 2 ? Result::empty_first_line : Result::complete;
+  }
+  return Result::need_more;
+}
 
 bool has_token(std::string_view value, std::string_view token) {
   while (!value.empty()) {
@@ -94,7 +132,8 @@ std::string url_decode(std::string_view raw) {
 
 void RequestParser::reset() {
   state_ = State::need_head;
-  scanned_ = head_len_ = content_length_ = 0;
+  scan_ = {};
+  head_len_ = content_length_ = 0;
   expect_continue_ = false;
   keep_alive_ = true;
   http10_ = false;
@@ -112,17 +151,20 @@ RequestParser::State RequestParser::fail(int status, std::string_view message) {
 
 RequestParser::State RequestParser::parse(std::string_view data) {
   if (state_ == State::need_head) {
-    // Resume the search where the last call stopped (minus a possibly split terminator).
-    size_t from = scanned_ >= 3 ? scanned_ - 3 : 0;
-    size_t end = data.find("\r\n\r\n", from);
-    if (end == std::string_view::npos) {
-      scanned_ = data.size();
-      if (data.size() > limits_.max_header) return fail(431, "request header too large");
-      return state_;
+    switch (scan_.scan(data)) {
+      case HeadScan::Result::need_more:
+        if (data.size() > limits_.max_header) return fail(431, "request header too large");
+        return state_;
+      case HeadScan::Result::bare_lf:
+        return fail(400, "line ending without CR");
+      case HeadScan::Result::empty_first_line:
+        return fail(400, "malformed request line");
+      case HeadScan::Result::complete:
+        break;
     }
-    head_len_ = end + 4;
+    head_len_ = scan_.scanned;
     if (head_len_ > limits_.max_header) return fail(431, "request header too large");
-    if (parse_head(data.substr(0, end + 2)) == State::error) return state_;
+    if (parse_head(data.substr(0, head_len_ - 2)) == State::error) return state_;
     state_ = State::need_body;
   }
   if (state_ == State::need_body) {
@@ -133,7 +175,7 @@ RequestParser::State RequestParser::parse(std::string_view data) {
   return state_;
 }
 
-// lines: the request line and the header fields, each ending in CRLF.
+// lines: the request line and the header fields, each ending in CRLF; no LF elsewhere (HeadScan).
 RequestParser::State RequestParser::parse_head(std::string_view lines) {
   // Request line: METHOD SP target SP HTTP/1.x
   size_t eol = lines.find("\r\n");
@@ -152,7 +194,8 @@ RequestParser::State RequestParser::parse_head(std::string_view lines) {
   for (char c : rl.substr(sp1 + 1, sp2 - sp1 - 1)) bad |= (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f);
   if (bad) return fail(400, "malformed request line");
 
-  // Header fields
+  // Header fields: token ":" OWS value OWS, the value free of control characters but HTAB (a
+  // bare CR or a NUL would be cut or kept differently by whoever reads it next).
   field_spans_.clear();
   size_t pos = eol + 2;
   while (pos < lines.size()) {
@@ -160,40 +203,45 @@ RequestParser::State RequestParser::parse_head(std::string_view lines) {
     std::string_view line = lines.substr(pos, le - pos);
     size_t colon = line.find(':');
     if (colon == 0 || colon == std::string_view::npos) return fail(400, "malformed header field");
-    std::string_view name = line.substr(0, colon);
-    for (char c : name)
+    for (char c : line.substr(0, colon))
       if (!is_token_char(c)) return fail(400, "malformed header field");  // also obs-fold and "name :"
     size_t vb = colon + 1, ve = line.size();
     while (vb < ve && (line[vb] == ' ' || line[vb] == '\t')) ++vb;
     while (ve > vb && (line[ve - 1] == ' ' || line[ve - 1] == '\t')) --ve;
+    for (char c : line.substr(vb, ve - vb))
+      if (!is_field_char(c)) return fail(400, "control character in a header field");
     if (field_spans_.size() == limits_.max_fields) return fail(431, "too many header fields");
     field_spans_.push_back({{static_cast<uint32_t>(pos), static_cast<uint32_t>(colon)},
                             {static_cast<uint32_t>(pos + vb), static_cast<uint32_t>(ve - vb)}});
     pos = le + 2;
   }
 
-  bool have_length = false;
+  bool have_length = false, unknown_expectation = false;
+  int hosts = 0;
   keep_alive_ = !http10_;
   for (const auto& [ns, vs] : field_spans_) {
     std::string_view name = view(lines, ns), value = view(lines, vs);
     if (iequals(name, "content-length")) {
-      size_t v = 0;
-      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-      if (ec != std::errc{} || p != value.data() + value.size() || value.empty() ||
-          (have_length && v != content_length_))
-        return fail(400, "invalid Content-Length");
-      content_length_ = v;
+      // One Content-Length field, digits only: any repetition, even of the same value, is
+      // refused, as the client refuses it in answers (a proxy may have kept the other one).
+      if (have_length || !parse_content_length(value, content_length_)) return fail(400, "invalid Content-Length");
       have_length = true;
     } else if (iequals(name, "transfer-encoding")) {
       return fail(411, "chunked request bodies are not supported; send Content-Length");
     } else if (iequals(name, "connection")) {
       if (has_token(value, "close")) keep_alive_ = false;
       else if (http10_ && has_token(value, "keep-alive")) keep_alive_ = true;
+    } else if (iequals(name, "host")) {
+      ++hosts;
     } else if (iequals(name, "expect")) {
-      expect_continue_ = iequals(value, "100-continue") && !http10_;
+      if (iequals(value, "100-continue")) expect_continue_ = !http10_;  // 1.0 clients cannot expect it
+      else unknown_expectation = true;
     }
   }
   if (content_length_ > limits_.max_body) return fail(413, "request body too large");
+  // RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one in 1.0.
+  if (hosts > 1 || (hosts == 0 && !http10_)) return fail(400, "exactly one Host header is required");
+  if (unknown_expectation) return fail(417, "the only expectation supported is 100-continue");
   return state_;
 }
 

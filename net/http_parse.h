@@ -37,6 +37,16 @@ bool has_token(std::string_view value, std::string_view token);
 // starting at the request's first byte, each time more have arrived; the bytes may have moved in
 // memory between calls (nothing points into them across calls) and work done by earlier calls is
 // not repeated. After `complete`, the request is data[0, consumed()); reset() before the next one.
+// Finds the end of a header block (its empty line) incrementally, checking line endings on the way.
+struct HeadScan {
+  enum class Result { need_more, complete, bare_lf, empty_first_line };
+  size_t scanned = 0;     // bytes already looked at
+  size_t line_start = 0;  // where the current line begins
+  // data: the message from its first byte, possibly longer than last time. complete: the block is
+  // data[0, scanned), its empty line included.
+  Result scan(std::string_view data);
+};
+
 struct RequestLimits {
   size_t max_header = 8 * 1024;  // request line + header fields + the blank line
   size_t max_body = 16 * 1024;
@@ -80,7 +90,7 @@ class RequestParser {
 
   Limits limits_;
   State state_ = State::need_head;
-  size_t scanned_ = 0;  // bytes already searched for the end of the header block
+  HeadScan scan_;
   size_t head_len_ = 0, content_length_ = 0;
   bool expect_continue_ = false, keep_alive_ = true, http10_ = false;
   int error_status_ = 0;

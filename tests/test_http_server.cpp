@@ -455,3 +455,36 @@ TEST_CASE("bad listen addresses throw") {
   // Same port without SO_REUSEPORT on both sides: refused.
   CHECK_THROWS(net::HttpServer({.listen = "127.0.0.1:" + std::to_string(a.port())}, echo_handler()).start());
 }
+
+TEST_CASE("requests with bare LF NUL or control characters get 400 at once and missing Host 400 and Expect 417") {
+  using namespace std::string_literals;
+  net::HttpServer srv(opts_default(), echo_handler());  // idle timeout 60 s: an answer now is the parser's
+  srv.start();
+  auto expect = [&](const std::string& raw, int status) {
+    CAPTURE(raw);
+    RawClient c(srv.port());
+    auto t0 = std::chrono::steady_clock::now();
+    c.send(raw);
+    auto r = c.read_response();
+    REQUIRE(r.ok);
+    CHECK(r.status == status);
+    CHECK(r.has_header("Connection: close\r\n"));
+    CHECK(c.closed_by_peer());
+    CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  };
+  expect("GET /x HTTP/1.1\nHost: x\n\n", 400);
+  expect("GET /x HTTP/1.1\n", 400);
+  expect("GET /x HTTP/1.1\r\nHost: x\r\nX: a\nTransfer-Encoding: chunked\r\n\r\n", 400);
+  expect("GET /x HTTP/1.1\r\nHost: x\r\nX\0A: b\r\n\r\n"s, 400);
+  expect("GET /x HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n"s, 400);
+  expect("GET /x HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n", 400);
+  expect("GET /x HTTP/1.1\r\nHost: x\r\nX: \x1b[31m\r\n\r\n", 400);
+  expect("GET /x HTTP/1.1\r\n\r\n", 400);
+  expect("GET /x HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400);
+  expect("POST /x HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\nab", 417);
+  // And the connection still serves well-formed requests before any of that.
+  RawClient c(srv.port());
+  c.send(get("/fine") + "GET /x HTTP/1.1\r\nHost: x\r\nX: a\nb\r\n\r\n");
+  CHECK(c.read_response().body == "GET /fine q= b=");
+  CHECK(c.read_response().status == 400);
+}
