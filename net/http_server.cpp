@@ -112,6 +112,7 @@ struct Conn : IoHandler {
   bool peer_eof = false;
   bool continue_sent = false;
   bool confirm_keep_alive = false;
+  bool head_request = false;  // the request in flight is a HEAD: its answer has headers only
   bool closed = false;
   Clock::time_point last_active;
 
@@ -211,6 +212,7 @@ void Conn::drive() {
 
 void Conn::fail(int status, std::string_view msg) {
   in_flight = true;
+  head_request = false;
   ++req_no;
   std::string body = "{\"error\":\"";
   body += msg;
@@ -257,6 +259,7 @@ void Conn::process_input() {
     }
     const Request& req = parser.request();
     in_flight = true;
+    head_request = req.method == "HEAD";
     continue_sent = false;
     close_after = !req.keep_alive;
     confirm_keep_alive = req.http10 && req.keep_alive;  // HTTP/1.0 closes unless the response says otherwise
@@ -358,7 +361,9 @@ void Conn::complete(int status, std::string_view body, std::string_view ctype, b
   if (close_now) head.append("Connection: close\r\n");
   else if (confirm_keep_alive) head.append("Connection: keep-alive\r\n");
   head.append("\r\n");
-  if (no_body) body = {};
+  // A HEAD answer announces the length a GET would get, but sends no body: bytes sent anyway
+  // would be read by the client as the start of the next answer on the connection.
+  if (no_body || head_request) body = {};
 
   if (!write_out(head.data(), head.size(), body.data(), body.size())) return;
   last_active = w->loop.now();

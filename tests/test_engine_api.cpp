@@ -146,6 +146,11 @@ TEST_CASE("metrics and health are served") {
   auto h = cli.Get("/health");
   REQUIRE(h);
   CHECK(h->status == 200);
+  auto head = cli.Head("/health");  // probes use HEAD too
+  REQUIRE(head);
+  CHECK(head->status == 200);
+  CHECK(head->body.empty());
+  CHECK(cli.Get("/health")->body == R"({"status":"ok"})");  // the same connection stays in step
   auto m = cli.Get("/metrics");
   REQUIRE(m);
   CHECK(m->status == 200);

@@ -4,6 +4,7 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -63,7 +64,8 @@ class RawClient {
       s.remove_prefix(static_cast<size_t>(n));
     }
   }
-  RawResponse read_response() {
+  // head: the answer to a HEAD, whose Content-Length announces a body that is not sent.
+  RawResponse read_response(bool head = false) {
     RawResponse r;
     size_t end;
     while ((end = buf_.find("\r\n\r\n")) == std::string::npos)
@@ -72,7 +74,7 @@ class RawClient {
     buf_.erase(0, end + 4);
     r.status = std::atoi(r.head.c_str() + 9);
     size_t cl = 0;
-    if (auto p = r.head.find("Content-Length: "); p != std::string::npos) cl = std::stoul(r.head.substr(p + 16));
+    if (auto p = r.head.find("Content-Length: "); p != std::string::npos && !head) cl = std::stoul(r.head.substr(p + 16));
     while (buf_.size() < cl)
       if (!fill()) return r;
     r.body = buf_.substr(0, cl);
@@ -87,6 +89,14 @@ class RawClient {
     return n == 0 || (n < 0 && errno == ECONNRESET);
   }
   int fd() const { return fd_; }
+  // Bytes received but not yet consumed as a response.
+  const std::string& pending() const { return buf_; }
+  // Waits up to `ms` for any byte; true if one arrived (it is kept for read_response).
+  bool more_within(int ms) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, ms) <= 0) return false;
+    return fill();
+  }
 
  private:
   void init() {
@@ -487,4 +497,40 @@ TEST_CASE("requests with bare LF NUL or control characters get 400 at once and m
   c.send(get("/fine") + "GET /x HTTP/1.1\r\nHost: x\r\nX: a\nb\r\n\r\n");
   CHECK(c.read_response().body == "GET /fine q= b=");
   CHECK(c.read_response().status == 400);
+}
+
+TEST_CASE("HEAD answers carry the length but no body and keep-alive framing holds") {
+  net::HttpServer srv(opts_default(), echo_handler());
+  srv.start();
+  RawClient c(srv.port());
+  c.send("HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto h = c.read_response(/*head=*/true);
+  REQUIRE(h.ok);
+  CHECK(h.status == 200);
+  CHECK(h.has_header("Content-Length: 13\r\n"));  // the length of "HEAD /h q= b=", as a GET would get
+  CHECK_FALSE(c.more_within(100));                 // and not one body byte follows
+  CHECK(c.pending().empty());
+  c.send(get("/g"));
+  auto g = c.read_response();
+  REQUIRE(g.ok);
+  CHECK(g.body == "GET /g q= b=");
+  // Pipelined: HEAD, GET, HEAD, GET in one write.
+  c.send("HEAD /1 HTTP/1.1\r\nHost: x\r\n\r\n" + get("/2") + "HEAD /3 HTTP/1.1\r\nHost: x\r\n\r\n" + get("/4"));
+  CHECK(c.read_response(true).status == 200);
+  CHECK(c.read_response().body == "GET /2 q= b=");
+  CHECK(c.read_response(true).status == 200);
+  CHECK(c.read_response().body == "GET /4 q= b=");
+  // cpp-httplib, an independent client, agrees on one keep-alive connection.
+  httplib::Client cli("127.0.0.1", srv.port());
+  cli.set_keep_alive(true);
+  cli.set_read_timeout(2s);
+  for (int i = 0; i < 3; ++i) {
+    auto hr = cli.Head("/a");
+    REQUIRE(hr);
+    CHECK(hr->status == 200);
+    CHECK(hr->body.empty());
+    auto gr = cli.Get("/b");
+    REQUIRE(gr);
+    CHECK(gr->body == "GET /b q= b=");
+  }
 }
