@@ -109,7 +109,8 @@ struct Conn : IoHandler {
   bool closing = false;       // close once `out` drains
   bool dispatching = false;   // inside the handler call: send() must not re-enter the parser
   bool read_paused = false;   // stopped reading with data possibly left in the socket (buffer full)
-  bool peer_eof = false;
+  bool peer_shut = false;     // epoll reported the peer's FIN: read until recv() says 0
+  bool peer_eof = false;      // recv() said 0: nothing more will come
   bool continue_sent = false;
   bool confirm_keep_alive = false;
   bool head_request = false;  // the request in flight is a HEAD: its answer has headers only
@@ -123,6 +124,7 @@ struct Conn : IoHandler {
 
   void on_io(uint32_t events) override;
   bool read_socket();  // false if the connection was closed
+  void close_if_done_at_eof();
   void drive();
   void process_input();
   void complete(int status, std::string_view body, std::string_view ctype, bool force_close);
@@ -155,15 +157,17 @@ void Conn::on_io(uint32_t events) {
     if (closed) return;
   }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
+    if (events & (EPOLLRDHUP | EPOLLHUP)) peer_shut = true;
     if (!read_socket()) return;
     drive();
-    if (closed) return;
   }
-  if (peer_eof && !closed) {
-    // The client finished sending: answer what is in flight (if the socket still takes it), then close.
-    if (in_flight || out_pending()) closing = true;
-    else close_conn();
-  }
+  close_if_done_at_eof();
+}
+
+// The client finished sending: every complete request it sent is answered (if the socket still
+// takes the answers), then the connection closes; an incomplete one can never complete.
+void Conn::close_if_done_at_eof() {
+  if (!closed && peer_eof && !in_flight && !out_pending()) close_conn();
 }
 
 bool Conn::read_socket() {
@@ -186,8 +190,9 @@ bool Conn::read_socket() {
     if (n > 0) {
       len += static_cast<size_t>(n);
       last_active = w->loop.now();
-      // A short read means the socket is drained; with EPOLLET any later data raises a new edge.
-      if (static_cast<size_t>(n) < want) return true;
+      // A short read means the socket is drained and any later data raises a new edge (EPOLLET),
+      // unless the FIN came with this data: its edge is spent, so read on until recv() says 0.
+      if (static_cast<size_t>(n) < want && !peer_shut) return true;
       continue;
     }
     if (n == 0) {
@@ -374,7 +379,7 @@ void Conn::complete(int status, std::string_view body, std::string_view ctype, b
   }
   if (!dispatching) {
     drive();
-    if (!closed && peer_eof && !in_flight && !out_pending()) close_conn();
+    close_if_done_at_eof();
   }
 }
 

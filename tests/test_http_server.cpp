@@ -534,3 +534,57 @@ TEST_CASE("HEAD answers carry the length but no body and keep-alive framing hold
     CHECK(gr->body == "GET /b q= b=");
   }
 }
+
+TEST_CASE("a FIN arriving with the last request is seen: every request read is answered then the connection closes") {
+  // The loop is kept busy (a blocking handler) while the next request and the FIN arrive, so
+  // both are reported by one edge-triggered event: a read loop that takes a short read for
+  // "drained" misses the FIN and the connection lingers until the idle timeout (60 s here).
+  std::mutex mu;
+  std::vector<std::thread> threads;
+  net::HttpServer srv(opts_default(), [&](const net::Request& req, net::Responder res) {
+    if (req.path == "/block") std::this_thread::sleep_for(300ms);
+    if (req.path == "/async") {  // answered later, from another thread
+      std::lock_guard lk(mu);
+      threads.emplace_back([res] {
+        std::this_thread::sleep_for(50ms);
+        res.send(200, "async");
+      });
+      return;
+    }
+    res.send(200, std::string(req.path));
+  });
+  srv.start();
+  {
+    RawClient c(srv.port());
+    c.send(get("/block"));
+    std::this_thread::sleep_for(100ms);  // the handler is blocking the loop now
+    c.send(get("/last"));
+    ::shutdown(c.fd(), SHUT_WR);
+    CHECK(c.read_response().body == "/block");
+    CHECK(c.read_response().body == "/last");
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK(c.closed_by_peer());
+    CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  }
+  {
+    // Pipelined behind a request answered asynchronously, then FIN: all three are answered.
+    RawClient c(srv.port());
+    c.send(get("/async") + get("/two") + get("/three"));
+    ::shutdown(c.fd(), SHUT_WR);
+    CHECK(c.read_response().body == "async");
+    CHECK(c.read_response().body == "/two");
+    CHECK(c.read_response().body == "/three");
+    CHECK(c.closed_by_peer());
+  }
+  {
+    // A half request then FIN: it can never complete, so the connection closes at once.
+    RawClient c(srv.port());
+    c.send("GET /half HTTP/1.1\r\nHo");
+    ::shutdown(c.fd(), SHUT_WR);
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK(c.closed_by_peer());
+    CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  }
+  srv.stop();
+  for (auto& t : threads) t.join();
+}
