@@ -116,6 +116,9 @@ struct Conn : IoHandler {
   bool head_request = false;  // the request in flight is a HEAD: its answer has headers only
   bool closed = false;
   Clock::time_point last_active;
+  enum class Wait : uint8_t { none, head, body };
+  Wait waiting = Wait::none;  // part of a request is here and the rest is awaited, since wait_since
+  Clock::time_point wait_since;
 
   Conn(ServerWorker* w_, int fd_, uint64_t id_)
       : w(w_), fd(fd_), id(id_), parser({.max_header = w_->opts->max_header, .max_body = w_->opts->max_body}) {
@@ -125,6 +128,8 @@ struct Conn : IoHandler {
   void on_io(uint32_t events) override;
   bool read_socket();  // false if the connection was closed
   void close_if_done_at_eof();
+  void await(Wait what);
+  void time_out(std::string_view what);
   void drive();
   void process_input();
   void complete(int status, std::string_view body, std::string_view ctype, bool force_close);
@@ -225,18 +230,36 @@ void Conn::fail(int status, std::string_view msg) {
   complete(status, body, "application/json", true);
 }
 
+void Conn::await(Wait what) {
+  if (waiting == what) return;
+  waiting = what;
+  wait_since = w->loop.now();
+}
+
+// Best effort: a client too slow to send its request may be too slow to read the 408 as well.
+void Conn::time_out(std::string_view what) {
+  fail(408, what);
+  close_conn();
+}
+
 void Conn::process_input() {
   while (!closed && !in_flight && !closing && !out_pending()) {
     size_t avail = len - rpos;
-    if (avail == 0) return;
+    if (avail == 0) {
+      await(Wait::none);
+      return;
+    }
     std::string_view data(buf.data() + rpos, avail);
     switch (parser.parse(data)) {
       case RequestParser::State::error:
+        await(Wait::none);
         fail(parser.error_status(), parser.error_message());
         return;
       case RequestParser::State::need_head:
+        await(Wait::head);
         return;
       case RequestParser::State::need_body: {
+        await(Wait::body);
         // Body still arriving: make room for all of it, and unblock clients that wait for 100.
         size_t wanted = parser.wanted();
         if (buf.size() < rpos + wanted) {
@@ -262,6 +285,7 @@ void Conn::process_input() {
       case RequestParser::State::complete:
         break;
     }
+    await(Wait::none);
     const Request& req = parser.request();
     in_flight = true;
     head_request = req.method == "HEAD";
@@ -430,10 +454,18 @@ void ServerWorker::deliver(uint64_t conn_id, uint64_t req_no, int status, std::s
 
 void ServerWorker::sweep() {
   auto now = loop.now();
-  auto limit = std::chrono::milliseconds(opts->idle_timeout_ms);
-  std::vector<Conn*> idle;
-  for (auto& [id, c] : conns)
-    if (!c->in_flight && now - c->last_active > limit) idle.push_back(c);
+  const auto idle_limit = std::chrono::milliseconds(opts->idle_timeout_ms);
+  const auto head_limit = std::chrono::milliseconds(opts->header_timeout_ms);
+  const auto body_limit = std::chrono::milliseconds(opts->body_timeout_ms);
+  std::vector<Conn*> idle, slow_head, slow_body;
+  for (auto& [id, c] : conns) {
+    if (c->in_flight) continue;
+    if (c->waiting == Conn::Wait::head && now - c->wait_since > head_limit) slow_head.push_back(c);
+    else if (c->waiting == Conn::Wait::body && now - c->wait_since > body_limit) slow_body.push_back(c);
+    else if (now - c->last_active > idle_limit) idle.push_back(c);
+  }
+  for (Conn* c : slow_head) c->time_out("request header not received in time");
+  for (Conn* c : slow_body) c->time_out("request body not received in time");
   for (Conn* c : idle) c->close_conn();
   loop.add_timer(std::chrono::milliseconds(sweep_ms), [this] { sweep(); });
 }
@@ -588,7 +620,7 @@ void HttpServer::start() {
     w->owns_listen_fd = !is_unix;
     w->exclusive = is_unix && opts_.threads > 1;
     w->read_cap = opts_.max_header + opts_.max_body + 2 * kReadChunk;
-    w->sweep_ms = std::clamp(opts_.idle_timeout_ms / 4, 10, 1000);
+    w->sweep_ms = std::clamp(std::min({opts_.idle_timeout_ms, opts_.header_timeout_ms, opts_.body_timeout_ms}) / 4, 10, 1000);
     workers_.push_back(w);
   }
   for (auto& w : workers_) {

@@ -48,7 +48,11 @@ class HttpServer {
     int threads = 1;
     size_t max_body = 16 * 1024;
     size_t max_header = 8 * 1024;
-    int idle_timeout_ms = 60000;
+    int idle_timeout_ms = 60000;  // no byte in or out for this long, between requests: closed
+    // Deadlines for one request, which arriving bytes do not extend (a client trickling one byte
+    // at a time would hold its connection forever under the idle timeout alone): 408, then close.
+    int header_timeout_ms = 5000;  // from its first byte to the end of its header block
+    int body_timeout_ms = 5000;    // from the end of its header block to its last body byte
   };
 
   HttpServer(Options opts, Handler handler);

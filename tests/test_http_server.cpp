@@ -588,3 +588,54 @@ TEST_CASE("a FIN arriving with the last request is seen: every request read is a
   srv.stop();
   for (auto& t : threads) t.join();
 }
+
+TEST_CASE("slow requests hit the header and body deadlines although every byte resets the idle timer") {
+  net::HttpServer::Options o;
+  o.header_timeout_ms = 400;
+  o.body_timeout_ms = 400;
+  o.idle_timeout_ms = 60000;
+  net::HttpServer srv(o, echo_handler());
+  srv.start();
+  // One byte every 50 ms: far inside the idle timeout, far beyond the deadline in total.
+  auto trickle = [&](const std::string& prefix, const std::string& slow_part) {
+    RawClient c(srv.port());
+    int one = 1;
+    ::setsockopt(c.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c.send(prefix);
+    auto t0 = std::chrono::steady_clock::now();
+    std::atomic<bool> stop{false};
+    std::thread writer([&] {
+      for (char ch : slow_part) {
+        if (stop) return;
+        if (::send(c.fd(), &ch, 1, MSG_NOSIGNAL) != 1) return;
+        std::this_thread::sleep_for(50ms);
+      }
+    });
+    auto r = c.read_response();
+    auto took = std::chrono::steady_clock::now() - t0;
+    stop = true;
+    writer.join();
+    CHECK(r.ok);
+    CHECK(r.status == 408);
+    CHECK(took >= 350ms);
+    CHECK(took < 3s);
+    CHECK(c.closed_by_peer());
+  };
+  trickle("", get("/slow-head", "X-Pad: " + std::string(200, 'p') + "\r\n"));
+  trickle("POST /slow-body HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\n\r\n", std::string(200, 'b'));
+
+  // Within the deadlines all is well, and an idle keep-alive connection is not a slow request.
+  RawClient c(srv.port());
+  c.send(get("/a"));
+  CHECK(c.read_response().status == 200);
+  std::this_thread::sleep_for(700ms);
+  std::string req = post("/b", "0123456789");
+  c.send(req.substr(0, 20));
+  std::this_thread::sleep_for(200ms);
+  c.send(req.substr(20, req.size() - 25));
+  std::this_thread::sleep_for(200ms);  // the head took ~200 ms, the body ~200 ms: each within 400
+  c.send(req.substr(req.size() - 5));
+  auto r = c.read_response();
+  CHECK(r.status == 200);
+  CHECK(r.body == "POST /b q= b=0123456789");
+}
