@@ -50,6 +50,8 @@ Config Config::from_env() {
   c.processor_token = env_str("PROCESSOR_ADMIN_TOKEN", c.processor_token, false);
   c.instance_id = static_cast<int>(env_int("INSTANCE_ID", c.instance_id, 1, 1000));
   c.http_threads = static_cast<int>(env_int("HTTP_THREADS", c.http_threads, 1, 64));
+  c.http_max_connections =
+      static_cast<size_t>(env_int("HTTP_MAX_CONNECTIONS", static_cast<int64_t>(c.http_max_connections), 1, 1000000));
   c.ingress_batch_max = static_cast<int>(env_int("INGRESS_BATCH_MAX", c.ingress_batch_max, 1, 10000));
   c.processor_max_conns = static_cast<int>(env_int("PROCESSOR_MAX_CONNECTIONS", c.processor_max_conns, 1, 20000));
   c.lease = env_ms("LEASE_MS", c.lease, 1000, 3600000);

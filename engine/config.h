@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "net/http_server.h"
+
 namespace engine {
 
 struct Config {
@@ -15,6 +17,8 @@ struct Config {
   int instance_id = 1;                       // INSTANCE_ID: names this instance in logs and health claims
 
   int http_threads = 1;            // HTTP_THREADS: ingress event-loop threads
+  // HTTP_MAX_CONNECTIONS: open client connections; more are closed. The server's own default.
+  size_t http_max_connections = net::HttpServer::Options{}.max_connections;
   int ingress_batch_max = 256;     // INGRESS_BATCH_MAX: payments per group commit
   int processor_max_conns = 1024;  // PROCESSOR_MAX_CONNECTIONS per processor (thousands may be in flight)
 

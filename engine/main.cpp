@@ -12,6 +12,7 @@
 #include "engine/ingress.h"
 #include "engine/janitor.h"
 #include "engine/log.h"
+#include "engine/metrics.h"
 #include "net/stop_signals.h"
 #include "engine/summary.h"
 
@@ -59,7 +60,9 @@ int main() {
     net::HttpServer::Options opt;
     opt.listen = cfg.listen_addr;
     opt.threads = cfg.http_threads;
+    opt.max_connections = cfg.http_max_connections;
     net::HttpServer server(opt, make_http_handler(cfg, ingress, summary));
+    metrics().http_open_connections = [&server] { return static_cast<int64_t>(server.open_connections()); };
     server.start();
     log_event("info", "payment engine ready", cfg.listen_addr);
 
@@ -68,6 +71,7 @@ int main() {
     // Stop taking requests (the loops commit and answer what they already read), finish what is
     // in flight, hand back the rest.
     server.stop();
+    metrics().http_open_connections = nullptr;
     janitor.stop();
     dispatcher.stop(std::chrono::seconds(5));
     summary.stop();

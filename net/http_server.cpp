@@ -78,6 +78,7 @@ struct ServerWorker : IoHandler {
   bool tcp = true;
   bool accept_paused = false;
   const HttpServer::Options* opts = nullptr;
+  std::atomic<size_t>* open = nullptr;  // the server's count of open connections, shared by all loops
   const Handler* handler = nullptr;
   std::weak_ptr<ServerWorker> self;
   std::unordered_map<uint64_t, Conn*> conns;  // what Responders resolve through: never a raw pointer
@@ -146,6 +147,7 @@ void Conn::close_conn() {
   w->loop.del_fd(fd);
   ::close(fd);
   w->conns.erase(id);
+  w->open->fetch_sub(1, std::memory_order_relaxed);
   // Deleted after this iteration: an event for this handler may still be in the current batch.
   Conn* self = this;
   w->loop.post([self] { delete self; });
@@ -427,6 +429,12 @@ void ServerWorker::on_io(uint32_t) {
       }
       return;  // EAGAIN: another loop took it, or the queue is empty
     }
+    // Counted before the check, so that loops accepting at the same moment cannot overshoot.
+    if (open->fetch_add(1, std::memory_order_relaxed) >= opts->max_connections) {
+      open->fetch_sub(1, std::memory_order_relaxed);
+      ::close(fd);
+      continue;
+    }
     if (tcp) {
       int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -614,6 +622,7 @@ void HttpServer::start() {
     auto w = std::make_shared<ServerWorker>();
     w->self = w;
     w->opts = &opts_;
+    w->open = &open_;
     w->handler = &handler_;
     w->tcp = !is_unix;
     w->listen_fd = is_unix ? shared_listen_fd_ : fds[static_cast<size_t>(i)];

@@ -158,4 +158,8 @@ TEST_CASE("metrics and health are served") {
   CHECK(m->body.find("http_requests_total{route=\"post_payments\",code=\"2xx\"} 1") != std::string::npos);
   CHECK(m->body.find("processor_circuit_state{processor=\"default\"} 0") != std::string::npos);
   CHECK(m->body.find("payments_queue_depth") != std::string::npos);
+  // The connection this scrape arrived on is open, at least.
+  auto at = m->body.find("\nhttp_open_connections ");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stoi(m->body.substr(at + 23)) >= 1);
 }

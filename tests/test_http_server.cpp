@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -638,4 +639,57 @@ TEST_CASE("slow requests hit the header and body deadlines although every byte r
   auto r = c.read_response();
   CHECK(r.status == 200);
   CHECK(r.body == "POST /b q= b=0123456789");
+}
+
+namespace {
+// True if the peer closed the connection within `ms` (EOF or reset); false if it is still open.
+bool closed_within(int fd, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, ms) <= 0) return false;
+  char c;
+  ssize_t n = ::recv(fd, &c, 1, MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+}  // namespace
+
+TEST_CASE("connections beyond max_connections are closed at once and the count is exact") {
+  net::HttpServer::Options o;
+  o.threads = 2;  // the cap holds over all loops
+  o.max_connections = 50;
+  net::HttpServer srv(o, echo_handler());
+  srv.start();
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 200; ++i) clients.push_back(std::make_unique<RawClient>(srv.port()));
+  std::vector<bool> refused(clients.size());
+  auto count_refused = [&] {
+    for (size_t i = 0; i < clients.size(); ++i)
+      if (!refused[i] && closed_within(clients[i]->fd(), 0)) refused[i] = true;
+    return std::count(refused.begin(), refused.end(), true);
+  };
+  for (int i = 0; i < 200 && count_refused() < 150; ++i) std::this_thread::sleep_for(10ms);
+  std::this_thread::sleep_for(100ms);  // and not one more
+  CHECK(count_refused() == 150);
+  std::vector<std::unique_ptr<RawClient>> kept;
+  for (size_t i = 0; i < clients.size(); ++i)
+    if (!refused[i]) kept.push_back(std::move(clients[i]));
+  REQUIRE(kept.size() == 50);
+  CHECK(srv.open_connections() == 50);
+  for (auto& c : kept) {  // the ones kept are served normally
+    c->send(get("/k"));
+    CHECK(c->read_response().status == 200);
+  }
+  kept.resize(40);  // ten clients leave: room for ten more
+  for (int i = 0; i < 100 && srv.open_connections() != 40; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(srv.open_connections() == 40);
+  for (int i = 0; i < 10; ++i) {
+    kept.push_back(std::make_unique<RawClient>(srv.port()));
+    kept.back()->send(get("/new"));
+    CHECK(kept.back()->read_response().body == "GET /new q= b=");
+  }
+  RawClient extra(srv.port());
+  CHECK(closed_within(extra.fd(), 2000));
+  CHECK(srv.open_connections() == 50);
+  kept.clear();
+  for (int i = 0; i < 100 && srv.open_connections() != 0; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(srv.open_connections() == 0);
 }
