@@ -324,6 +324,7 @@ void HttpClient::open_connection(Pool& p) {
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
   Conn* c = new Conn();
+  c->parser.limits.max_body = opt_.max_response_body;
   c->client = this;
   c->pool = &p;
   c->fd = fd;

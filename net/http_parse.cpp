@@ -35,16 +35,9 @@ bool parse_content_length(std::string_view value, size_t& out) {
   return !value.empty() && ec == std::errc{} && p == value.data() + value.size();
 }
 
-bool icontains(std::string_view hay, std::string_view needle) {
-  if (needle.size() > hay.size()) return false;
-  for (size_t i = 0; i + needle.size() <= hay.size(); ++i)
-    if (iequals(hay.substr(i, needle.size()), needle)) return true;
-  return false;
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
 }
 
@@ -268,6 +261,8 @@ void ResponseParser::reset() {
   keep_alive = true;
   remaining = 0;
   body.clear();
+  scan = {};
+  trailer_bytes = 0;
 }
 
 bool ResponseParser::finish_at_eof() {
@@ -282,13 +277,23 @@ size_t ResponseParser::feed(const char* p, size_t n, bool head_request) {
     std::string_view avail(p + off, n - off);
     switch (phase) {
       case Phase::headers: {
-        size_t end = avail.find("\r\n\r\n");
-        if (end == std::string_view::npos) {
-          if (avail.size() > limits.max_header) phase = Phase::error;
+        // Nothing is consumed until the head is complete: avail starts at the head every time.
+        HeadScan::Result r = scan.scan(avail);
+        if (r == HeadScan::Result::need_more) {
+          if (avail.size() > limits.max_header) fail();
           return off;
         }
-        off += end + 4;
-        parse_head(avail.substr(0, end + 2), head_request);
+        if (r != HeadScan::Result::complete || scan.scanned > limits.max_header) {
+          fail();
+          return off;
+        }
+        size_t head_len = scan.scanned;
+        scan = {};
+        off += head_len;
+        if (!parse_head(avail.substr(0, head_len - 2), head_request)) {
+          fail();
+          return off;
+        }
         break;
       }
       case Phase::length_body:
@@ -303,7 +308,7 @@ size_t ResponseParser::feed(const char* p, size_t n, bool head_request) {
       case Phase::chunk_crlf:
         if (avail.size() < 2) return off;
         if (avail[0] != '\r' || avail[1] != '\n') {
-          phase = Phase::error;
+          fail();
           return off;
         }
         off += 2;
@@ -312,15 +317,16 @@ size_t ResponseParser::feed(const char* p, size_t n, bool head_request) {
       case Phase::chunk_size: {
         size_t eol = avail.find("\r\n");
         if (eol == std::string_view::npos) {
-          if (avail.size() > limits.max_line) phase = Phase::error;
+          if (avail.size() > limits.max_line) fail();
           return off;
         }
         std::string_view line = trim(avail.substr(0, eol));
         line = trim(line.substr(0, line.find(';')));  // chunk extensions are ignored
         size_t size = 0;
         auto [ptr, ec] = std::from_chars(line.data(), line.data() + line.size(), size, 16);
-        if (line.empty() || ec != std::errc{} || ptr != line.data() + line.size()) {
-          phase = Phase::error;
+        if (line.empty() || ec != std::errc{} || ptr != line.data() + line.size() ||
+            size > limits.max_body - body.size()) {
+          fail();
           return off;
         }
         off += eol + 2;
@@ -331,7 +337,12 @@ size_t ResponseParser::feed(const char* p, size_t n, bool head_request) {
       case Phase::trailers: {
         size_t eol = avail.find("\r\n");
         if (eol == std::string_view::npos) {
-          if (avail.size() > limits.max_line) phase = Phase::error;
+          if (avail.size() > limits.max_line) fail();
+          return off;
+        }
+        trailer_bytes += eol + 2;
+        if (eol > limits.max_line || trailer_bytes > limits.max_header) {
+          fail();
           return off;
         }
         off += eol + 2;
@@ -339,6 +350,10 @@ size_t ResponseParser::feed(const char* p, size_t n, bool head_request) {
         break;
       }
       case Phase::close_body:
+        if (avail.size() > limits.max_body - body.size()) {
+          fail();
+          return off;
+        }
         body.append(avail.data(), avail.size());
         off = n;
         break;
@@ -350,62 +365,65 @@ size_t ResponseParser::feed(const char* p, size_t n, bool head_request) {
   return off;
 }
 
-// block: status line and header lines, each ending in CRLF.
-void ResponseParser::parse_head(std::string_view block, bool head_request) {
-  size_t eol = block.find("\r\n");
-  std::string_view line = block.substr(0, eol);
+// lines: the status line and the header fields, each ending in CRLF; no LF elsewhere (HeadScan).
+bool ResponseParser::parse_head(std::string_view lines, bool head_request) {
+  size_t eol = lines.find("\r\n");
+  std::string_view line = lines.substr(0, eol);
   // "HTTP/1.1 200 OK"
-  if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || line[8] != ' ') {
-    phase = Phase::error;
-    return;
-  }
+  if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || (line[7] != '0' && line[7] != '1') || line[8] != ' ' ||
+      (line.size() > 12 && line[12] != ' '))
+    return false;
   keep_alive = line[7] == '1';  // HTTP/1.0 closes unless it says keep-alive
   auto [ptr, ec] = std::from_chars(line.data() + 9, line.data() + 12, status);
-  if (ec != std::errc{} || ptr != line.data() + 12 || status < 100 || status > 999) {
-    phase = Phase::error;
-    return;
-  }
+  if (ec != std::errc{} || ptr != line.data() + 12 || status < 100 || status > 999) return false;
   bool chunked = false, has_length = false;
   size_t length = 0;
-  block.remove_prefix(eol + 2);
-  while (!block.empty()) {
-    eol = block.find("\r\n");
-    line = block.substr(0, eol);
-    block.remove_prefix(eol == std::string_view::npos ? block.size() : eol + 2);
+  size_t pos = eol + 2;
+  while (pos < lines.size()) {
+    size_t le = lines.find("\r\n", pos);
+    line = lines.substr(pos, le - pos);
+    pos = le + 2;
     size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    std::string_view name = trim(line.substr(0, colon)), value = trim(line.substr(colon + 1));
+    if (colon == 0 || colon == std::string_view::npos) return false;
+    std::string_view name = line.substr(0, colon), value = trim(line.substr(colon + 1));
+    for (char c : name)
+      if (!is_token_char(c)) return false;
+    for (char c : value)
+      if (!is_field_char(c)) return false;
     if (iequals(name, "content-length")) {
-      auto [p2, ec2] = std::from_chars(value.data(), value.data() + value.size(), length);
-      if (ec2 != std::errc{} || p2 != value.data() + value.size()) {
-        phase = Phase::error;
-        return;
-      }
+      // As in requests: one field, digits only. With two, which one frames the body depends on
+      // who reads it, and what follows it on the connection would be misread.
+      if (has_length || !parse_content_length(value, length)) return false;
       has_length = true;
     } else if (iequals(name, "transfer-encoding")) {
-      chunked = icontains(value, "chunked");
+      // Only plain chunked can be decoded here; a repeat would mean chunked twice.
+      if (chunked || !iequals(value, "chunked")) return false;
+      chunked = true;
     } else if (iequals(name, "connection")) {
-      if (icontains(value, "close")) keep_alive = false;
-      else if (icontains(value, "keep-alive")) keep_alive = true;
+      if (has_token(value, "close")) keep_alive = false;
+      else if (has_token(value, "keep-alive")) keep_alive = true;
     }
   }
+  if (chunked && has_length) return false;  // RFC 9112 6.3: a sign of smuggling, to be handled as an error
   if (status < 200 && status != 101) {  // interim answer (100 Continue...): the real one follows
     status = 0;
     keep_alive = true;
     phase = Phase::headers;
-    return;
+    return true;
   }
   if (head_request || status == 204 || status == 304 || status == 101) {
     phase = Phase::done;
   } else if (chunked) {
     phase = Phase::chunk_size;
   } else if (has_length) {
+    if (length > limits.max_body) return false;
     remaining = length;
     phase = length == 0 ? Phase::done : Phase::length_body;
   } else {
     phase = Phase::close_body;  // the body ends when the server closes
     keep_alive = false;
   }
+  return true;
 }
 
 }  // namespace net

@@ -102,11 +102,14 @@ class RequestParser {
 };
 
 struct ResponseLimits {
-  size_t max_header = 64 * 1024;  // status line + header fields
+  size_t max_header = 64 * 1024;  // status line + header fields; also all trailers together
   size_t max_line = 1024;         // a chunk-size line or a trailer line
+  size_t max_body = 1 << 20;      // a longer body is an error, whatever frames it
 };
 
-// Incremental response parser; bodies are copied once, into `body`.
+// Incremental response parser; bodies are copied once, into `body`. Framing is strict: one
+// Content-Length or Transfer-Encoding: chunked (never both), CRLF line endings, header fields as
+// in requests. Anything else is an error: the connection can no longer be trusted.
 struct ResponseParser {
   using Limits = ResponseLimits;
   enum class Phase { headers, length_body, chunk_size, chunk_data, chunk_crlf, trailers, close_body, done, error };
@@ -119,6 +122,8 @@ struct ResponseParser {
   bool keep_alive = true;
   size_t remaining = 0;
   std::string body;
+  HeadScan scan;              // of the head being read
+  size_t trailer_bytes = 0;
 
   void reset();
   // Consumes a prefix of [p, p+n); what is left must be fed again with more data appended.
@@ -128,7 +133,8 @@ struct ResponseParser {
   bool finish_at_eof();
 
  private:
-  void parse_head(std::string_view block, bool head_request);
+  bool parse_head(std::string_view lines, bool head_request);  // false: malformed
+  Phase fail() { return phase = Phase::error; }
 };
 
 }  // namespace net

@@ -287,3 +287,39 @@ TEST_CASE("responses: Content-Length chunked close-delimited HEAD and interim an
   CHECK(feed("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", 100).phase == Phase::error);
   CHECK(feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 100).phase == Phase::error);
 }
+
+TEST_CASE("responses: framing is strict and the body is bounded") {
+  using Phase = ResponseParser::Phase;
+  auto phase = [](std::string_view wire, size_t max_body = 1000) {
+    return feed(wire, 1000, false, {.max_body = max_body}).phase;
+  };
+  // Repeated or conflicting Content-Length, CL with TE, codings we cannot decode: errors.
+  CHECK(phase("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde") == Phase::error);
+  CHECK(phase("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc") == Phase::error);
+  CHECK(phase("HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\nabc") == Phase::error);
+  CHECK(phase("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n") == Phase::error);
+  CHECK(phase("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n") == Phase::error);
+  CHECK(phase("HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunkedx\r\n\r\n0\r\n\r\n") == Phase::error);
+  CHECK(phase("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n") == Phase::error);
+  // Line endings and field syntax as in requests.
+  CHECK(phase("HTTP/1.1 200 OK\nContent-Length: 0\n\n") == Phase::error);
+  CHECK(phase("HTTP/1.1 200 OK\r\nX: a\nContent-Length: 0\r\n\r\n") == Phase::error);
+  CHECK(phase("HTTP/1.1 200 OK\r\nNo colon\r\nContent-Length: 0\r\n\r\n") == Phase::error);
+  CHECK(phase("HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 0\r\n\r\n") == Phase::error);
+  CHECK(phase("HTTP/1.1 200 OK\r\nContent-Length: 0\r\r\n\r\n") == Phase::error);
+  CHECK(phase("HTTP/1.7 200 OK\r\nContent-Length: 0\r\n\r\n") == Phase::error);
+  // The body limit holds for every framing, the announced length included (no waiting for it).
+  CHECK(phase("HTTP/1.1 200 OK\r\nContent-Length: 2000000000\r\n\r\n") == Phase::error);
+  CHECK(phase("HTTP/1.1 200 OK\r\nContent-Length: 1001\r\n\r\n") == Phase::error);
+  CHECK(phase("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + std::string(1000, 'x')) == Phase::done);
+  std::string chunks = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 11; ++i) chunks += "64\r\n" + std::string(100, 'c') + "\r\n";
+  CHECK(phase(chunks + "0\r\n\r\n") == Phase::error);
+  CHECK(phase(chunks + "0\r\n\r\n", 1100) == Phase::done);
+  CHECK(phase("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n") == Phase::error);
+  CHECK(phase("HTTP/1.0 200 OK\r\n\r\n" + std::string(1001, 'z')) == Phase::error);
+  CHECK(phase("HTTP/1.0 200 OK\r\n\r\n" + std::string(1000, 'z')) == Phase::close_body);
+  std::string trailers = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n";
+  for (int i = 0; i < 10000; ++i) trailers += "T: 0123456789\r\n";
+  CHECK(phase(trailers + "\r\n") == Phase::error);
+}
