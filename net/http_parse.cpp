@@ -29,6 +29,12 @@ constexpr auto kCharClass = [] {
 bool is_token_char(char c) { return kCharClass[static_cast<unsigned char>(c)] & kTokenChar; }
 bool is_field_char(char c) { return kCharClass[static_cast<unsigned char>(c)] & kFieldChar; }
 
+bool all_field_chars(std::string_view s) {
+  for (char c : s)
+    if (!is_field_char(c)) return false;
+  return true;
+}
+
 // Digits only: no sign, no list ("5, 5"), no spaces inside; false on overflow.
 bool parse_content_length(std::string_view value, size_t& out) {
   auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
@@ -144,7 +150,9 @@ RequestParser::State RequestParser::fail(int status, std::string_view message) {
 
 RequestParser::State RequestParser::parse(std::string_view data) {
   if (state_ == State::need_head) {
-    switch (scan_.scan(data)) {
+    // Nothing past the limit is looked at: whether an error lies beyond it must not decide the
+    // answer, which would then depend on how the bytes happened to be split into reads.
+    switch (scan_.scan(data.substr(0, limits_.max_header))) {
       case HeadScan::Result::need_more:
         if (data.size() > limits_.max_header) return fail(431, "request header too large");
         return state_;
@@ -156,7 +164,6 @@ RequestParser::State RequestParser::parse(std::string_view data) {
         break;
     }
     head_len_ = scan_.scanned;
-    if (head_len_ > limits_.max_header) return fail(431, "request header too large");
     if (parse_head(data.substr(0, head_len_ - 2)) == State::error) return state_;
     state_ = State::need_body;
   }
@@ -201,8 +208,7 @@ RequestParser::State RequestParser::parse_head(std::string_view lines) {
     size_t vb = colon + 1, ve = line.size();
     while (vb < ve && (line[vb] == ' ' || line[vb] == '\t')) ++vb;
     while (ve > vb && (line[ve - 1] == ' ' || line[ve - 1] == '\t')) --ve;
-    for (char c : line.substr(vb, ve - vb))
-      if (!is_field_char(c)) return fail(400, "control character in a header field");
+    if (!all_field_chars(line.substr(vb, ve - vb))) return fail(400, "control character in a header field");
     if (field_spans_.size() == limits_.max_fields) return fail(431, "too many header fields");
     field_spans_.push_back({{static_cast<uint32_t>(pos), static_cast<uint32_t>(colon)},
                             {static_cast<uint32_t>(pos + vb), static_cast<uint32_t>(ve - vb)}});
@@ -278,12 +284,13 @@ size_t ResponseParser::feed(const char* p, size_t n, bool head_request) {
     switch (phase) {
       case Phase::headers: {
         // Nothing is consumed until the head is complete: avail starts at the head every time.
-        HeadScan::Result r = scan.scan(avail);
+        // Nothing past the limit is looked at, so the outcome does not depend on the split.
+        HeadScan::Result r = scan.scan(avail.substr(0, limits.max_header));
         if (r == HeadScan::Result::need_more) {
           if (avail.size() > limits.max_header) fail();
           return off;
         }
-        if (r != HeadScan::Result::complete || scan.scanned > limits.max_header) {
+        if (r != HeadScan::Result::complete) {
           fail();
           return off;
         }
@@ -317,7 +324,13 @@ size_t ResponseParser::feed(const char* p, size_t n, bool head_request) {
       case Phase::chunk_size: {
         size_t eol = avail.find("\r\n");
         if (eol == std::string_view::npos) {
-          if (avail.size() > limits.max_line) fail();
+          if (avail.size() > limits.max_line + 1) fail();  // + 1: its CR may be here already
+          return off;
+        }
+        // The same limit whether the CRLF came in this read or a later one; and no CR, LF or
+        // other control character inside (extensions are skipped, not trusted).
+        if (eol > limits.max_line || !all_field_chars(avail.substr(0, eol))) {
+          fail();
           return off;
         }
         std::string_view line = trim(avail.substr(0, eol));
@@ -337,11 +350,11 @@ size_t ResponseParser::feed(const char* p, size_t n, bool head_request) {
       case Phase::trailers: {
         size_t eol = avail.find("\r\n");
         if (eol == std::string_view::npos) {
-          if (avail.size() > limits.max_line) fail();
+          if (avail.size() > limits.max_line + 1) fail();
           return off;
         }
         trailer_bytes += eol + 2;
-        if (eol > limits.max_line || trailer_bytes > limits.max_header) {
+        if (eol > limits.max_line || trailer_bytes > limits.max_header || !all_field_chars(avail.substr(0, eol))) {
           fail();
           return off;
         }
@@ -371,7 +384,7 @@ bool ResponseParser::parse_head(std::string_view lines, bool head_request) {
   std::string_view line = lines.substr(0, eol);
   // "HTTP/1.1 200 OK"
   if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || (line[7] != '0' && line[7] != '1') || line[8] != ' ' ||
-      (line.size() > 12 && line[12] != ' '))
+      (line.size() > 12 && line[12] != ' ') || !all_field_chars(line))
     return false;
   keep_alive = line[7] == '1';  // HTTP/1.0 closes unless it says keep-alive
   auto [ptr, ec] = std::from_chars(line.data() + 9, line.data() + 12, status);
@@ -388,8 +401,7 @@ bool ResponseParser::parse_head(std::string_view lines, bool head_request) {
     std::string_view name = line.substr(0, colon), value = trim(line.substr(colon + 1));
     for (char c : name)
       if (!is_token_char(c)) return false;
-    for (char c : value)
-      if (!is_field_char(c)) return false;
+    if (!all_field_chars(value)) return false;
     if (iequals(name, "content-length")) {
       // As in requests: one field, digits only. With two, which one frames the body depends on
       // who reads it, and what follows it on the connection would be misread.

@@ -323,3 +323,23 @@ TEST_CASE("responses: framing is strict and the body is bounded") {
   for (int i = 0; i < 10000; ++i) trailers += "T: 0123456789\r\n";
   CHECK(phase(trailers + "\r\n") == Phase::error);
 }
+
+// Found by the fuzzers (tests/fuzz/corpus/*/regress_*): outcomes that depended on how the bytes
+// were split into reads.
+TEST_CASE("limits decide the same way however the bytes are split") {
+  // A bare LF past the header limit: 431 whether or not it was in the first read.
+  std::string wire = "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(600, 'a') + "\n";
+  CHECK(one(wire, small_limits()).error == 431);
+  for (size_t step : {1, 100, 512})
+    CHECK(parse_trickled(wire, step, small_limits()).back().error == 431);
+  // A chunk-size line exactly at the limit whose LF comes in the next read.
+  using Phase = ResponseParser::Phase;
+  const net::ResponseLimits lim{.max_line = 64};
+  std::string line = "8;" + std::string(62, 'e');  // 64 bytes
+  std::string ok = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + line + "\r\n01234567\r\n0\r\n\r\n";
+  for (size_t step : {1, 7, 1000}) CHECK(feed(ok, step, false, lim).phase == Phase::done);
+  std::string too_long = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + line + "e\r\n01234567\r\n0\r\n\r\n";
+  for (size_t step : {1, 7, 1000}) CHECK(feed(too_long, step, false, lim).phase == Phase::error);
+  // A CR inside the status line is not a line break.
+  CHECK(feed("HTTP/1.1 200 OK\rTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 1000).phase == Phase::error);
+}
