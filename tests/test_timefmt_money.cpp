@@ -133,6 +133,9 @@ TEST_CASE("parse_decimal_scaled is exact for any exponent and any count of digit
   CHECK(money::parse_decimal_scaled("0.000000000001", 12, false) == 1);
   CHECK(money::parse_decimal_scaled("1", 12, false) == 1'000'000'000'000);
   CHECK(money::parse_decimal_scaled("1e6", 12, false) == 1'000'000'000'000'000'000);
+  // Found by tests/fuzz/fuzz_money run against the old parser: a UBSan abort and a wrong refusal.
+  CHECK(money::parse_amount_cents("0e-2222", false) == 0);
+  CHECK(money::parse_decimal_scaled("1.5e10", 6, false) == 15'000'000'000'000'000);
 }
 
 TEST_CASE("format_iso8601_ms clamps instants outside years 0000 to 9999 without overflow") {
