@@ -16,6 +16,7 @@ WORKDIR /src
 # but only the engine target is built.
 COPY CMakeLists.txt ./
 COPY queue/  queue/
+COPY net/    net/
 COPY engine/ engine/
 COPY sql/    sql/
 COPY bench/  bench/
