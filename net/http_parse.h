@@ -33,10 +33,6 @@ std::string url_decode(std::string_view raw);
 // True if the comma-separated header value holds `token` (case-insensitive), e.g. "keep-alive, close".
 bool has_token(std::string_view value, std::string_view token);
 
-// One request at a time, incrementally. parse() is given every unconsumed byte of the connection,
-// starting at the request's first byte, each time more have arrived; the bytes may have moved in
-// memory between calls (nothing points into them across calls) and work done by earlier calls is
-// not repeated. After `complete`, the request is data[0, consumed()); reset() before the next one.
 // Finds the end of a header block (its empty line) incrementally, checking line endings on the way.
 struct HeadScan {
   enum class Result { need_more, complete, bare_lf, empty_first_line };
@@ -53,6 +49,10 @@ struct RequestLimits {
   size_t max_fields = 64;
 };
 
+// One request at a time, incrementally. parse() is given every unconsumed byte of the connection,
+// starting at the request's first byte, each time more have arrived; the bytes may have moved in
+// memory between calls (nothing points into them across calls) and work done by earlier calls is
+// not repeated. After `complete`, the request is data[0, consumed()); reset() before the next one.
 class RequestParser {
  public:
   using Limits = RequestLimits;
