@@ -2,6 +2,8 @@
 # libraries the binary needs. Works with the classic builder and BuildKit alike.
 
 # ---- build stage --------------------------------------------------------------------------
+# cpp-httplib (and the OpenSSL, zlib and brotli it pulls in) is only for configuring the test
+# tree: the engine talks HTTP through net/ alone, so the runtime image does without them.
 FROM debian:bookworm-slim AS build
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
@@ -16,6 +18,7 @@ WORKDIR /src
 # but only the engine target is built.
 COPY CMakeLists.txt ./
 COPY queue/  queue/
+COPY net/    net/
 COPY engine/ engine/
 COPY sql/    sql/
 COPY bench/  bench/
@@ -29,8 +32,7 @@ FROM debian:bookworm-slim
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libpqxx-6.4 libpq5 libcpp-httplib0.11 libsimdjson14 libfmt9 \
-      libssl3 zlib1g libbrotli1 \
+      libpqxx-6.4 libpq5 libsimdjson14 libfmt9 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
       --uid 10001 engine

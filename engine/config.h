@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "net/http_server.h"
+
 namespace engine {
 
 struct Config {
@@ -16,6 +18,8 @@ struct Config {
 
   // Ingress.
   int http_threads = 1;                                // HTTP_THREADS: ingress event-loop threads
+  // HTTP_MAX_CONNECTIONS: open client connections; more are closed. The server's own default.
+  size_t http_max_connections = net::HttpServer::Options{}.max_connections;
   int ingress_batch_max = 256;                         // INGRESS_BATCH_MAX: payments per group commit
   int ingress_db_connections = 2;                      // INGRESS_DB_CONNECTIONS per HTTP thread: batches in flight
   std::chrono::milliseconds ingress_commit_timeout{800};  // INGRESS_COMMIT_TIMEOUT_MS: then 503 (or in doubt)

@@ -55,7 +55,8 @@ net::Handler make_http_handler(const Config& cfg, Ingress& ingress, SummaryServi
     }
     if (req.path == "/metrics" && req.method == "GET")
       return answer(r, kMetrics, 200, metrics().render(), arrived, "text/plain; version=0.0.4");
-    if (req.path == "/health" && req.method == "GET") {
+    // Load balancers and probes check health with HEAD as often as with GET.
+    if (req.path == "/health" && (req.method == "GET" || req.method == "HEAD")) {
       if (ready()) return answer(r, kHealth, 200, R"({"status":"ok"})", arrived);
       return answer(r, kHealth, 503, R"({"status":"unavailable"})", arrived);
     }

@@ -12,6 +12,7 @@
 #include "engine/http_api.h"
 #include "engine/ingress.h"
 #include "engine/log.h"
+#include "engine/metrics.h"
 #include "engine/store.h"
 #include "engine/summary.h"
 #include "net/stop_signals.h"
@@ -62,10 +63,12 @@ int main() {
     net::HttpServer::Options opt;
     opt.listen = cfg.listen_addr;
     opt.threads = cfg.http_threads;
+    opt.max_connections = cfg.http_max_connections;
     net::HttpServer server(opt, make_http_handler(cfg, ingress, summary, [&] {
                              return !stopping.load() && ingress.ready() && summary.ready() &&
                                     dispatcher.database_ready();
                            }));
+    metrics().http_open_connections = [&server] { return static_cast<int64_t>(server.open_connections()); };
     dispatcher.start();
     server.start();
     ingress.start(server);
@@ -83,6 +86,7 @@ int main() {
     ingress.stop(server);
     summary.stop(server);
     server.stop();
+    metrics().http_open_connections = nullptr;
     dispatcher.stop(kDispatcherDrain);
     log_event("info", "stopped");
     return 0;

@@ -140,6 +140,8 @@ std::string Metrics::render() const {
            Scalar{"db_connections_busy", "gauge", "Database connections running a statement.", get(db_busy)},
            Scalar{"db_recorder_backlog", "gauge", "Writes queued for the dispatcher's connection.",
                   get(recorder_backlog)},
+           Scalar{"http_open_connections", "gauge", "HTTP connections open on this instance.",
+                  http_open_connections ? http_open_connections() : 0},
        }) {
     header(out, s.name, s.type, s.help);
     fmt::format_to(o, "{} {}\n", s.name, s.value);

@@ -3,6 +3,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "engine/router.h"
@@ -51,6 +52,10 @@ struct Metrics {
   // Database connections: total open, and busy right now.
   std::atomic<int64_t> db_connections{0}, db_busy{0}, recorder_backlog{0}, db_reconnects{0};
   std::atomic<uint64_t> db_errors{0};  // statements not answered ok (down, in doubt, refused)
+
+  // Open HTTP connections, asked of the server at scrape time (set before it starts, cleared
+  // after it stops, so only its own loop threads ever call it).
+  std::function<int64_t()> http_open_connections;
 
   std::string render() const;
 };

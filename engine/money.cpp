@@ -1,105 +1,86 @@
 #include "engine/money.h"
 
+#include <algorithm>
+
 namespace money {
 
 namespace {
-constexpr int64_t kMaxUnits = 9'000'000'000'000'000;  // leaves headroom for sums and rounding
+
+// Beyond this an amount is rejected: it leaves headroom for sums of amounts and for rounding.
+constexpr int64_t kMaxUnits = 9'000'000'000'000'000'000;
+// Exponent digits saturate here: a larger exponent moves every digit a request can carry beyond
+// both ends of an int64 anyway, and saturating keeps all the position arithmetic far from overflow.
+constexpr int64_t kExponentCap = 1'000'000'000;
+// 10^19 > kMaxUnits: an integer part with more significant digits than this is out of range.
+constexpr int64_t kMaxIntegerDigits = 19;
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+size_t skip_digits(std::string_view s, size_t i) {
+  while (i < s.size() && is_digit(s[i])) ++i;
+  return i;
 }
 
+}  // namespace
+
+// No big arithmetic at all: the number is its digit string D (integer digits then fraction digits)
+// and the position of the decimal point of value * 10^scale within D. The integer part, at most 19
+// significant digits, is summed in uint64; the digits after it only decide exactness and rounding.
+// Any exponent and any count of digits therefore yield the exact answer or a rejection, never an
+// overflow.
 std::optional<int64_t> parse_decimal_scaled(std::string_view s, int scale, bool allow_rounding) {
   if (scale < 0 || scale > 12) return std::nullopt;
   size_t i = 0;
-  bool neg = false;
-  if (i < s.size() && s[i] == '-') {
-    neg = true;
-    ++i;
-  }
-  // Collect significant digits (at most 19 kept exactly, beyond that the value is out of range
-  // anyway unless they are fraction digits that only matter for rounding).
-  __int128 mant = 0;
-  int frac_digits = 0;  // digits after the point that went into mant
-  size_t int_digits = 0, all_digits = 0;
-  bool any_nonzero_dropped = false;  // digits beyond what mant can hold, for rounding
-  int dropped_first = -1;            // first dropped digit, decides half-up
-  auto take = [&](char c, bool fractional) {
-    ++all_digits;
-    if (mant < static_cast<__int128>(1) << 100) {
-      mant = mant * 10 + (c - '0');
-      if (fractional) ++frac_digits;
-    } else if (fractional) {
-      if (dropped_first < 0) dropped_first = c - '0';
-      else if (c != '0') any_nonzero_dropped = true;
-    } else {
-      return false;  // integer part far too large
-    }
-    return true;
-  };
-  while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-    if (!take(s[i], false)) return std::nullopt;
-    ++int_digits;
-    ++i;
-  }
-  if (int_digits > 1 && s[i - int_digits] == '0') return std::nullopt;  // JSON forbids "01"
+  const bool neg = i < s.size() && s[i] == '-';
+  if (neg) ++i;
+  const size_t int_begin = i, int_end = skip_digits(s, i);
+  if (int_end == int_begin) return std::nullopt;                            // "", "-", ".5"
+  if (int_end - int_begin > 1 && s[int_begin] == '0') return std::nullopt;  // JSON forbids "01"
+  size_t frac_begin = int_end, frac_end = int_end;
+  i = int_end;
   if (i < s.size() && s[i] == '.') {
-    ++i;
-    size_t start = i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-      if (!take(s[i], true)) return std::nullopt;
-      ++i;
-    }
-    if (i == start) return std::nullopt;  // "1." is not a number
+    frac_begin = i + 1;
+    frac_end = skip_digits(s, frac_begin);
+    if (frac_end == frac_begin) return std::nullopt;  // "1." is not a number
+    i = frac_end;
   }
-  if (all_digits == 0 || int_digits == 0) return std::nullopt;  // ".5", "-", ""
-  int exp = 0;
+  int64_t exp = 0;
   if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
     ++i;
     bool eneg = false;
     if (i < s.size() && (s[i] == '+' || s[i] == '-')) eneg = s[i++] == '-';
-    size_t start = i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-      if (exp > 1000) return std::nullopt;
-      exp = exp * 10 + (s[i] - '0');
-      ++i;
-    }
-    if (i == start) return std::nullopt;
+    const size_t e_begin = i;
+    i = skip_digits(s, i);
+    if (i == e_begin) return std::nullopt;
+    for (size_t k = e_begin; k < i; ++k) exp = std::min(exp * 10 + (s[k] - '0'), kExponentCap);
     if (eneg) exp = -exp;
   }
   if (i != s.size()) return std::nullopt;
 
-  // value = mant * 10^(exp - frac_digits); we want units = value * 10^scale.
-  int shift = exp - frac_digits + scale;
-  if (shift >= 0) {
-    if (shift > 20) {
-      if (mant != 0) return std::nullopt;
-    } else {
-      for (int k = 0; k < shift; ++k) {
-        mant *= 10;
-        if (mant > kMaxUnits) return std::nullopt;
-      }
-    }
-    if (dropped_first > 0 || any_nonzero_dropped) {
-      if (!allow_rounding) return std::nullopt;
-      if (dropped_first >= 5) ++mant;
-    }
-  } else {
-    if (!allow_rounding) {
-      // Extra fraction digits are fine when they are all zeros ("19.900").
-      __int128 p = 1;
-      for (int k = 0; k < -shift && k < 40; ++k) p *= 10;
-      if (-shift >= 40 ? mant != 0 : mant % p != 0) return std::nullopt;
-      if (dropped_first > 0 || any_nonzero_dropped) return std::nullopt;
-      mant = -shift >= 40 ? 0 : mant / p;
-    } else {
-      __int128 p = 1;
-      int k = 0;
-      for (; k < -shift - 1 && k < 40; ++k) p *= 10;
-      // Keep one extra digit to decide the rounding, then drop it.
-      __int128 one_more = k < -shift - 1 ? 0 : mant / p;
-      mant = (one_more + 5) / 10;
-    }
+  const auto int_len = static_cast<int64_t>(int_end - int_begin);
+  const auto n = int_len + static_cast<int64_t>(frac_end - frac_begin);
+  // Digit k of D; positions outside D are the zeros a decimal shift brings in.
+  auto digit = [&](int64_t k) -> int {
+    if (k < 0 || k >= n) return 0;
+    return k < int_len ? s[int_begin + static_cast<size_t>(k)] - '0'
+                       : s[frac_begin + static_cast<size_t>(k - int_len)] - '0';
+  };
+  int64_t first = 0;  // first significant digit
+  while (first < n && digit(first) == 0) ++first;
+  if (first == n) return 0;  // zero, whatever the exponent ("-0", "0e99999")
+
+  const int64_t point = int_len + exp + scale;  // units = D[0, point) . D[point, ...)
+  if (point - first > kMaxIntegerDigits) return std::nullopt;
+  uint64_t units = 0;
+  for (int64_t k = std::max<int64_t>(first, 0); k < point; ++k) units = units * 10 + static_cast<uint64_t>(digit(k));
+  bool exact = true;
+  for (int64_t k = std::max<int64_t>(point, first); k < n && exact; ++k) exact = digit(k) == 0;
+  if (!exact) {
+    if (!allow_rounding) return std::nullopt;
+    if (digit(point) >= 5) ++units;  // half away from zero: the first dropped digit decides
   }
-  if (mant > kMaxUnits) return std::nullopt;
-  int64_t v = static_cast<int64_t>(mant);
+  if (units > static_cast<uint64_t>(kMaxUnits)) return std::nullopt;
+  const auto v = static_cast<int64_t>(units);
   return neg ? -v : v;
 }
 

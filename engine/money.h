@@ -11,7 +11,8 @@ namespace money {
 // Parses a JSON-style decimal number ("19.90", "20", "1.5e1", "-3.25") into an integer count of
 // 10^-scale units. More fraction digits than `scale`: an error unless allow_rounding, which
 // rounds half away from zero (19.905 -> 19.91). Leading/trailing spaces, an empty mantissa,
-// a lone ".", "+", hex, inf/nan and magnitudes beyond about 9e15 units are rejected.
+// a lone ".", "+", hex, inf/nan and magnitudes beyond 9e18 units are rejected. Any length of
+// digits and any exponent give the exact value or a rejection ("0e99999" is 0).
 std::optional<int64_t> parse_decimal_scaled(std::string_view text, int scale, bool allow_rounding);
 
 // Cents: parse_decimal_scaled(text, 2, allow_rounding).

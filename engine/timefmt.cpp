@@ -1,5 +1,7 @@
 #include "engine/timefmt.h"
 
+#include <algorithm>
+
 namespace timefmt {
 
 int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
@@ -105,15 +107,22 @@ std::optional<int64_t> parse_iso8601_ms(std::string_view s) {
 }
 
 void format_iso8601_ms(int64_t epoch_ms, char out[25]) {
-  int64_t days = epoch_ms >= 0 ? epoch_ms / 86400000 : -((-epoch_ms + 86399999) / 86400000);
-  int64_t rem = epoch_ms - days * 86400000;  // in [0, 86400000)
+  // Instants outside years 0000..9999 have no text in this format: they print as the nearest
+  // representable one, and clamping first keeps every product below far from int64 overflow.
+  static const int64_t kFirstMs = days_from_civil(0, 1, 1) * 86400000;
+  static const int64_t kLastMs = days_from_civil(10000, 1, 1) * 86400000 - 1;
+  epoch_ms = std::clamp(epoch_ms, kFirstMs, kLastMs);
+  int64_t days = epoch_ms / 86400000;
+  int64_t rem = epoch_ms % 86400000;
+  if (rem < 0) {  // floor division: the time of day is never negative
+    rem += 86400000;
+    --days;
+  }
   Civil c = civil_from_days(days);
   unsigned msec = static_cast<unsigned>(rem % 1000);
   unsigned secs = static_cast<unsigned>(rem / 1000);
   char* p = out;
-  // Years outside 0..9999 are not representable in this format; clamp rather than overflow.
-  int64_t y = c.y < 0 ? 0 : (c.y > 9999 ? 9999 : c.y);
-  put(p, static_cast<unsigned>(y), 4);
+  put(p, static_cast<unsigned>(c.y), 4);
   *p++ = '-';
   put(p, c.m, 2);
   *p++ = '-';

@@ -13,7 +13,8 @@ namespace timefmt {
 // including out-of-range fields (month 13, Feb 30, hour 24), yields nullopt.
 std::optional<int64_t> parse_iso8601_ms(std::string_view text);
 
-// Writes exactly 24 characters "YYYY-MM-DDTHH:MM:SS.mmmZ" plus a terminating NUL.
+// Writes exactly 24 characters "YYYY-MM-DDTHH:MM:SS.mmmZ" plus a terminating NUL. Instants
+// before year 0000 or after 9999 print as 0000-01-01T00:00:00.000Z / 9999-12-31T23:59:59.999Z.
 void format_iso8601_ms(int64_t epoch_ms, char out[25]);
 std::string format_iso8601_ms(int64_t epoch_ms);
 

@@ -1,6 +1,7 @@
 #include "net/http_client.h"
 
 #include "net/ascii.h"
+#include "net/http_parse.h"
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -19,17 +20,8 @@ namespace net {
 namespace {
 
 constexpr size_t kScratch = 64 * 1024;
-constexpr size_t kMaxHeaderBlock = 64 * 1024;
-constexpr size_t kMaxChunkLine = 1024;
 constexpr size_t kMaxFreeReqs = 4096;
 constexpr uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP;
-
-bool icontains(std::string_view hay, std::string_view needle) {
-  if (needle.size() > hay.size()) return false;
-  for (size_t i = 0; i + needle.size() <= hay.size(); ++i)
-    if (iequals(hay.substr(i, needle.size()), needle)) return true;
-  return false;
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -120,163 +112,6 @@ Endpoint Endpoint::parse(std::string_view url) {
   ep.pool_key = ep.host_header + '|' + std::string(reinterpret_cast<const char*>(&ep.addr), ep.addr_len);
   return ep;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Response parser: incremental, fed whatever recv() returned; bodies are copied once.
-
-namespace {
-
-struct ResponseParser {
-  enum class Phase { headers, length_body, chunk_size, chunk_data, chunk_crlf, trailers, close_body, done, error };
-  Phase phase = Phase::headers;
-  int status = 0;
-  bool keep_alive = true;
-  size_t remaining = 0;
-  std::string body;
-
-  void reset() {
-    phase = Phase::headers;
-    status = 0;
-    keep_alive = true;
-    remaining = 0;
-    body.clear();
-  }
-
-  // Consumes a prefix of [p, p+n); what is left must be fed again with more data appended.
-  size_t feed(const char* p, size_t n, bool head_request) {
-    size_t off = 0;
-    while (off < n && phase != Phase::done && phase != Phase::error) {
-      std::string_view avail(p + off, n - off);
-      switch (phase) {
-        case Phase::headers: {
-          size_t end = avail.find("\r\n\r\n");
-          if (end == std::string_view::npos) {
-            if (avail.size() > kMaxHeaderBlock) phase = Phase::error;
-            return off;
-          }
-          off += end + 4;
-          parse_head(avail.substr(0, end + 2), head_request);
-          break;
-        }
-        case Phase::length_body:
-        case Phase::chunk_data: {
-          size_t take = std::min(remaining, avail.size());
-          body.append(avail.data(), take);
-          off += take;
-          remaining -= take;
-          if (remaining == 0) phase = phase == Phase::length_body ? Phase::done : Phase::chunk_crlf;
-          break;
-        }
-        case Phase::chunk_crlf:
-          if (avail.size() < 2) return off;
-          if (avail[0] != '\r' || avail[1] != '\n') {
-            phase = Phase::error;
-            return off;
-          }
-          off += 2;
-          phase = Phase::chunk_size;
-          break;
-        case Phase::chunk_size: {
-          size_t eol = avail.find("\r\n");
-          if (eol == std::string_view::npos) {
-            if (avail.size() > kMaxChunkLine) phase = Phase::error;
-            return off;
-          }
-          std::string_view line = trim(avail.substr(0, eol));
-          line = trim(line.substr(0, line.find(';')));  // chunk extensions are ignored
-          size_t size = 0;
-          auto [ptr, ec] = std::from_chars(line.data(), line.data() + line.size(), size, 16);
-          if (line.empty() || ec != std::errc{} || ptr != line.data() + line.size()) {
-            phase = Phase::error;
-            return off;
-          }
-          off += eol + 2;
-          remaining = size;
-          phase = size == 0 ? Phase::trailers : Phase::chunk_data;
-          break;
-        }
-        case Phase::trailers: {
-          size_t eol = avail.find("\r\n");
-          if (eol == std::string_view::npos) {
-            if (avail.size() > kMaxChunkLine) phase = Phase::error;
-            return off;
-          }
-          off += eol + 2;
-          if (eol == 0) phase = Phase::done;
-          break;
-        }
-        case Phase::close_body:
-          body.append(avail.data(), avail.size());
-          off = n;
-          break;
-        case Phase::done:
-        case Phase::error:
-          break;
-      }
-    }
-    return off;
-  }
-
-  // block: status line and header lines, each ending in CRLF.
-  void parse_head(std::string_view block, bool head_request) {
-    size_t eol = block.find("\r\n");
-    std::string_view line = block.substr(0, eol);
-    // "HTTP/1.1 200 OK"
-    if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || line[8] != ' ') {
-      phase = Phase::error;
-      return;
-    }
-    keep_alive = line[7] == '1';  // HTTP/1.0 closes unless it says keep-alive
-    auto [ptr, ec] = std::from_chars(line.data() + 9, line.data() + 12, status);
-    if (ec != std::errc{} || ptr != line.data() + 12 || status < 100 || status > 999) {
-      phase = Phase::error;
-      return;
-    }
-    bool chunked = false, has_length = false;
-    size_t length = 0;
-    block.remove_prefix(eol + 2);
-    while (!block.empty()) {
-      eol = block.find("\r\n");
-      line = block.substr(0, eol);
-      block.remove_prefix(eol == std::string_view::npos ? block.size() : eol + 2);
-      size_t colon = line.find(':');
-      if (colon == std::string_view::npos) continue;
-      std::string_view name = trim(line.substr(0, colon)), value = trim(line.substr(colon + 1));
-      if (iequals(name, "content-length")) {
-        auto [p2, ec2] = std::from_chars(value.data(), value.data() + value.size(), length);
-        if (ec2 != std::errc{} || p2 != value.data() + value.size()) {
-          phase = Phase::error;
-          return;
-        }
-        has_length = true;
-      } else if (iequals(name, "transfer-encoding")) {
-        chunked = icontains(value, "chunked");
-      } else if (iequals(name, "connection")) {
-        if (icontains(value, "close")) keep_alive = false;
-        else if (icontains(value, "keep-alive")) keep_alive = true;
-      }
-    }
-    if (status < 200 && status != 101) {  // interim answer (100 Continue...): the real one follows
-      status = 0;
-      keep_alive = true;
-      phase = Phase::headers;
-      return;
-    }
-    if (head_request || status == 204 || status == 304 || status == 101) {
-      phase = Phase::done;
-    } else if (chunked) {
-      phase = Phase::chunk_size;
-    } else if (has_length) {
-      remaining = length;
-      phase = length == 0 ? Phase::done : Phase::length_body;
-    } else {
-      phase = Phase::close_body;  // the body ends when the server closes
-      keep_alive = false;
-    }
-  }
-};
-
-}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Internal state
@@ -489,6 +324,7 @@ void HttpClient::open_connection(Pool& p) {
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
   Conn* c = new Conn();
+  c->parser.limits.max_body = opt_.max_response_body;
   c->client = this;
   c->pool = &p;
   c->fd = fd;
@@ -661,8 +497,7 @@ void HttpClient::read_response(Conn* c) {
       continue;
     }
     if (k == 0) {  // EOF
-      if (c->parser.phase == ResponseParser::Phase::close_body) {
-        c->parser.phase = ResponseParser::Phase::done;
+      if (c->parser.finish_at_eof()) {
         finish_ok(c);
       } else {
         fail_on_conn(c, ClientError::disconnected);

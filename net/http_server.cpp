@@ -29,23 +29,8 @@ namespace net {
 
 namespace {
 
-constexpr size_t kMaxHeaders = 64;
 constexpr size_t kReadChunk = 4096;
 constexpr int kAcceptBatch = 64;
-
-// True if the comma-separated header value holds `token` (case-insensitive), e.g. "keep-alive, close".
-bool has_token(std::string_view value, std::string_view token) {
-  while (!value.empty()) {
-    size_t comma = value.find(',');
-    std::string_view part = value.substr(0, comma);
-    while (!part.empty() && (part.front() == ' ' || part.front() == '\t')) part.remove_prefix(1);
-    while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
-    if (iequals(part, token)) return true;
-    if (comma == std::string_view::npos) break;
-    value.remove_prefix(comma + 1);
-  }
-  return false;
-}
 
 std::string_view reason(int status) {
   switch (status) {
@@ -64,6 +49,7 @@ std::string_view reason(int status) {
     case 411: return "Length Required";
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
     case 422: return "Unprocessable Entity";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
@@ -76,60 +62,9 @@ std::string_view reason(int status) {
   }
 }
 
-bool is_token_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-}
-
 [[noreturn]] void throw_errno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
 
 }  // namespace
-
-// ---------------------------------------------------------------------------------------------
-// Request
-
-std::string_view Request::header(std::string_view name) const {
-  for (const auto& h : headers)
-    if (iequals(h.first, name)) return h.second;
-  return {};
-}
-
-std::string_view Request::query_param(std::string_view key) const {
-  std::string_view q = query;
-  while (!q.empty()) {
-    size_t amp = q.find('&');
-    std::string_view pair = q.substr(0, amp);
-    size_t eq = pair.find('=');
-    std::string_view k = pair.substr(0, eq);
-    if (k == key) return eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
-    if (amp == std::string_view::npos) break;
-    q.remove_prefix(amp + 1);
-  }
-  return {};
-}
-
-std::string url_decode(std::string_view raw) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  out.reserve(raw.size());
-  for (size_t i = 0; i < raw.size(); ++i) {
-    char c = raw[i];
-    if (c == '%' && i + 2 < raw.size() && hex(raw[i + 1]) >= 0 && hex(raw[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex(raw[i + 1]) * 16 + hex(raw[i + 2])));
-      i += 2;
-    } else if (c == '+') {
-      out.push_back(' ');
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Per-loop state
@@ -145,6 +80,7 @@ struct ServerWorker : IoHandler {
   bool tcp = true;
   bool accept_paused = false;
   const HttpServer::Options* opts = nullptr;
+  std::atomic<size_t>* open = nullptr;  // the server's count of open connections, shared by all loops
   const Handler* handler = nullptr;
   std::weak_ptr<ServerWorker> self;
   std::unordered_map<uint64_t, Conn*> conns;  // what Responders resolve through: never a raw pointer
@@ -172,23 +108,34 @@ struct Conn : IoHandler {
   std::string out;        // unsent response bytes (only after a partial write)
   size_t opos = 0;
   std::string head;       // reused response-header scratch
-  std::vector<HeaderField> hdrs;
+  RequestParser parser;
   uint64_t req_no = 0;
   bool in_flight = false;     // a request was handed to the handler and awaits its response
   bool close_after = false;   // the in-flight request asked for Connection: close
   bool closing = false;       // close once `out` drains
   bool dispatching = false;   // inside the handler call: send() must not re-enter the parser
   bool read_paused = false;   // stopped reading with data possibly left in the socket (buffer full)
-  bool peer_eof = false;
+  bool peer_shut = false;     // epoll reported the peer's FIN: read until recv() says 0
+  bool peer_eof = false;      // recv() said 0: nothing more will come
   bool continue_sent = false;
   bool confirm_keep_alive = false;
+  bool head_request = false;  // the request in flight is a HEAD: its answer has headers only
   bool closed = false;
   Clock::time_point last_active;
+  enum class Wait : uint8_t { none, head, body };
+  Wait waiting = Wait::none;  // part of a request is here and the rest is awaited, since wait_since
+  Clock::time_point wait_since;
 
-  Conn(ServerWorker* w_, int fd_, uint64_t id_) : w(w_), fd(fd_), id(id_) { buf.resize(kReadChunk); }
+  Conn(ServerWorker* w_, int fd_, uint64_t id_)
+      : w(w_), fd(fd_), id(id_), parser({.max_header = w_->opts->max_header, .max_body = w_->opts->max_body}) {
+    buf.resize(kReadChunk);
+  }
 
   void on_io(uint32_t events) override;
   bool read_socket();  // false if the connection was closed
+  void close_if_done_at_eof();
+  void await(Wait what);
+  void time_out(std::string_view what);
   void drive();
   void process_input();
   void complete(int status, std::string_view body, std::string_view ctype, bool force_close);
@@ -205,6 +152,7 @@ void Conn::close_conn() {
   w->loop.del_fd(fd);
   ::close(fd);
   w->conns.erase(id);
+  w->open->fetch_sub(1, std::memory_order_relaxed);
   // Deleted after this iteration: an event for this handler may still be in the current batch.
   Conn* self = this;
   w->loop.post([self] { delete self; });
@@ -221,15 +169,17 @@ void Conn::on_io(uint32_t events) {
     if (closed) return;
   }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
+    if (events & (EPOLLRDHUP | EPOLLHUP)) peer_shut = true;
     if (!read_socket()) return;
     drive();
-    if (closed) return;
   }
-  if (peer_eof && !closed) {
-    // The client finished sending: answer what is in flight (if the socket still takes it), then close.
-    if (in_flight || out_pending()) closing = true;
-    else close_conn();
-  }
+  close_if_done_at_eof();
+}
+
+// The client finished sending: every complete request it sent is answered (if the socket still
+// takes the answers), then the connection closes; an incomplete one can never complete.
+void Conn::close_if_done_at_eof() {
+  if (!closed && peer_eof && !in_flight && !out_pending()) close_conn();
 }
 
 bool Conn::read_socket() {
@@ -252,8 +202,9 @@ bool Conn::read_socket() {
     if (n > 0) {
       len += static_cast<size_t>(n);
       last_active = w->loop.now();
-      // A short read means the socket is drained; with EPOLLET any later data raises a new edge.
-      if (static_cast<size_t>(n) < want) return true;
+      // A short read means the socket is drained and any later data raises a new edge (EPOLLET),
+      // unless the FIN came with this data: its edge is spent, so read on until recv() says 0.
+      if (static_cast<size_t>(n) < want && !peer_shut) return true;
       continue;
     }
     if (n == 0) {
@@ -278,6 +229,7 @@ void Conn::drive() {
 
 void Conn::fail(int status, std::string_view msg) {
   in_flight = true;
+  head_request = false;
   ++req_no;
   std::string body = "{\"error\":\"";
   body += msg;
@@ -285,143 +237,68 @@ void Conn::fail(int status, std::string_view msg) {
   complete(status, body, "application/json", true);
 }
 
+void Conn::await(Wait what) {
+  if (waiting == what) return;
+  waiting = what;
+  wait_since = w->loop.now();
+}
+
+// Best effort: a client too slow to send its request may be too slow to read the 408 as well.
+void Conn::time_out(std::string_view what) {
+  fail(408, what);
+  close_conn();
+}
+
 void Conn::process_input() {
-  const auto& o = *w->opts;
   while (!closed && !in_flight && !closing && !out_pending()) {
-    const char* base = buf.data() + rpos;
     size_t avail = len - rpos;
-    if (avail == 0) return;
-    std::string_view data(base, avail);
-    size_t end = data.find("\r\n\r\n");
-    if (end == std::string_view::npos) {
-      if (avail > o.max_header) fail(431, "request header too large");
+    if (avail == 0) {
+      await(Wait::none);
       return;
     }
-    size_t head_len = end + 4;
-    if (head_len > o.max_header) {
-      fail(431, "request header too large");
-      return;
-    }
-
-    // Request line: METHOD SP target SP HTTP/1.x
-    std::string_view lines = data.substr(0, end + 2);
-    size_t eol = lines.find("\r\n");
-    std::string_view rl = lines.substr(0, eol);
-    size_t sp1 = rl.find(' ');
-    size_t sp2 = sp1 == std::string_view::npos ? sp1 : rl.find(' ', sp1 + 1);
-    if (sp1 == 0 || sp2 == std::string_view::npos || sp2 == sp1 + 1) {
-      fail(400, "malformed request line");
-      return;
-    }
-    Request req;
-    req.method = rl.substr(0, sp1);
-    req.target = rl.substr(sp1 + 1, sp2 - sp1 - 1);
-    std::string_view version = rl.substr(sp2 + 1);
-    bool http10;
-    if (version == "HTTP/1.1") http10 = false;
-    else if (version == "HTTP/1.0") http10 = true;
-    else {
-      fail(400, "unsupported HTTP version");
-      return;
-    }
-    bool bad = false;
-    for (char c : req.method) bad |= !is_token_char(c);
-    for (char c : req.target) bad |= (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f);
-    if (bad) {
-      fail(400, "malformed request line");
-      return;
-    }
-    size_t qm = req.target.find('?');
-    req.path = req.target.substr(0, qm);
-    if (qm != std::string_view::npos) req.query = req.target.substr(qm + 1);
-
-    // Header fields
-    hdrs.clear();
-    std::string_view rest = lines.substr(eol + 2);
-    while (!rest.empty()) {
-      size_t le = rest.find("\r\n");
-      std::string_view line = rest.substr(0, le);
-      rest.remove_prefix(le + 2);
-      size_t colon = line.find(':');
-      if (colon == 0 || colon == std::string_view::npos) {
-        fail(400, "malformed header field");
+    std::string_view data(buf.data() + rpos, avail);
+    switch (parser.parse(data)) {
+      case RequestParser::State::error:
+        await(Wait::none);
+        fail(parser.error_status(), parser.error_message());
         return;
-      }
-      std::string_view name = line.substr(0, colon);
-      for (char c : name)
-        if (!is_token_char(c)) {  // also rejects obsolete line folding and "name :"
-          fail(400, "malformed header field");
-          return;
+      case RequestParser::State::need_head:
+        await(Wait::head);
+        return;
+      case RequestParser::State::need_body: {
+        await(Wait::body);
+        // Body still arriving: make room for all of it, and unblock clients that wait for 100.
+        size_t wanted = parser.wanted();
+        if (buf.size() < rpos + wanted) {
+          // The parser keeps offsets, not pointers: moving the buffer is safe.
+          std::memmove(buf.data(), buf.data() + rpos, len - rpos);
+          len -= rpos;
+          rpos = 0;
+          if (buf.size() < wanted + kReadChunk) buf.resize(wanted + kReadChunk);
         }
-      std::string_view value = line.substr(colon + 1);
-      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-      if (hdrs.size() == kMaxHeaders) {
-        fail(431, "too many header fields");
-        return;
-      }
-      hdrs.emplace_back(name, value);
-    }
-    req.headers = hdrs;
-
-    size_t content_length = 0;
-    bool have_length = false;
-    bool expect_continue = false;
-    bool keep_alive = !http10;
-    for (const auto& [name, value] : hdrs) {
-      if (iequals(name, "content-length")) {
-        size_t v = 0;
-        auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-        if (ec != std::errc{} || p != value.data() + value.size() || value.empty() ||
-            (have_length && v != content_length)) {
-          fail(400, "invalid Content-Length");
-          return;
+        if (w->tcp) {
+          // A client without TCP_NODELAY holds the body back (Nagle) until our ACK of the header
+          // segment, which delayed-ACK would postpone by ~40 ms: acknowledge right away.
+          int one = 1;
+          ::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
         }
-        content_length = v;
-        have_length = true;
-      } else if (iequals(name, "transfer-encoding")) {
-        fail(411, "chunked request bodies are not supported; send Content-Length");
+        if (parser.expect_continue() && !continue_sent) {
+          continue_sent = true;
+          static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+          write_out(kContinue, sizeof kContinue - 1, nullptr, 0);
+        }
         return;
-      } else if (iequals(name, "connection")) {
-        if (has_token(value, "close")) keep_alive = false;
-        else if (http10 && has_token(value, "keep-alive")) keep_alive = true;
-      } else if (iequals(name, "expect")) {
-        expect_continue = iequals(value, "100-continue");
       }
+      case RequestParser::State::complete:
+        break;
     }
-    if (content_length > o.max_body) {
-      fail(413, "request body too large");
-      return;
-    }
-    if (avail < head_len + content_length) {
-      // Body still arriving: make room for all of it, and unblock clients that wait for 100.
-      if (buf.size() < rpos + head_len + content_length) {
-        // Views into buf are not live here, so moving the buffer is safe.
-        std::memmove(buf.data(), buf.data() + rpos, len - rpos);
-        len -= rpos;
-        rpos = 0;
-        if (buf.size() < head_len + content_length + kReadChunk) buf.resize(head_len + content_length + kReadChunk);
-      }
-      if (w->tcp) {
-        // A client without TCP_NODELAY holds the body back (Nagle) until our ACK of the header
-        // segment, which delayed-ACK would postpone by ~40 ms: acknowledge right away.
-        int one = 1;
-        ::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
-      }
-      if (expect_continue && !http10 && !continue_sent) {
-        continue_sent = true;
-        static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        write_out(kContinue, sizeof kContinue - 1, nullptr, 0);
-      }
-      return;
-    }
-    req.body = data.substr(head_len, content_length);
-    req.keep_alive = keep_alive;
-
+    await(Wait::none);
+    const Request& req = parser.request();
     in_flight = true;
+    head_request = req.method == "HEAD";
     continue_sent = false;
-    close_after = !keep_alive;
-    confirm_keep_alive = http10 && keep_alive;  // HTTP/1.0 closes unless the response says otherwise
+    close_after = !req.keep_alive;
+    confirm_keep_alive = req.http10 && req.keep_alive;  // HTTP/1.0 closes unless the response says otherwise
     uint64_t no = ++req_no;
     dispatching = true;
     try {
@@ -431,7 +308,8 @@ void Conn::process_input() {
       if (!closed && in_flight && req_no == no) complete(500, "{\"error\":\"internal error\"}", "application/json", false);
     }
     dispatching = false;
-    rpos += head_len + content_length;
+    rpos += parser.consumed();
+    parser.reset();
     if (rpos == len) rpos = len = 0;
   }
 }
@@ -519,7 +397,9 @@ void Conn::complete(int status, std::string_view body, std::string_view ctype, b
   if (close_now) head.append("Connection: close\r\n");
   else if (confirm_keep_alive) head.append("Connection: keep-alive\r\n");
   head.append("\r\n");
-  if (no_body) body = {};
+  // A HEAD answer announces the length a GET would get, but sends no body: bytes sent anyway
+  // would be read by the client as the start of the next answer on the connection.
+  if (no_body || head_request) body = {};
 
   if (!write_out(head.data(), head.size(), body.data(), body.size())) return;
   last_active = w->loop.now();
@@ -530,7 +410,7 @@ void Conn::complete(int status, std::string_view body, std::string_view ctype, b
   }
   if (!dispatching) {
     drive();
-    if (!closed && peer_eof && !in_flight && !out_pending()) close_conn();
+    close_if_done_at_eof();
   }
 }
 
@@ -553,6 +433,12 @@ void ServerWorker::on_io(uint32_t) {
         });
       }
       return;  // EAGAIN: another loop took it, or the queue is empty
+    }
+    // Counted before the check, so that loops accepting at the same moment cannot overshoot.
+    if (open->fetch_add(1, std::memory_order_relaxed) >= opts->max_connections) {
+      open->fetch_sub(1, std::memory_order_relaxed);
+      ::close(fd);
+      continue;
     }
     if (tcp) {
       int one = 1;
@@ -581,10 +467,18 @@ void ServerWorker::deliver(uint64_t conn_id, uint64_t req_no, int status, std::s
 
 void ServerWorker::sweep() {
   auto now = loop.now();
-  auto limit = std::chrono::milliseconds(opts->idle_timeout_ms);
-  std::vector<Conn*> idle;
-  for (auto& [id, c] : conns)
-    if (!c->in_flight && now - c->last_active > limit) idle.push_back(c);
+  const auto idle_limit = std::chrono::milliseconds(opts->idle_timeout_ms);
+  const auto head_limit = std::chrono::milliseconds(opts->header_timeout_ms);
+  const auto body_limit = std::chrono::milliseconds(opts->body_timeout_ms);
+  std::vector<Conn*> idle, slow_head, slow_body;
+  for (auto& [id, c] : conns) {
+    if (c->in_flight) continue;
+    if (c->waiting == Conn::Wait::head && now - c->wait_since > head_limit) slow_head.push_back(c);
+    else if (c->waiting == Conn::Wait::body && now - c->wait_since > body_limit) slow_body.push_back(c);
+    else if (now - c->last_active > idle_limit) idle.push_back(c);
+  }
+  for (Conn* c : slow_head) c->time_out("request header not received in time");
+  for (Conn* c : slow_body) c->time_out("request body not received in time");
   for (Conn* c : idle) c->close_conn();
   loop.add_timer(std::chrono::milliseconds(sweep_ms), [this] { sweep(); });
 }
@@ -757,13 +651,14 @@ void HttpServer::start() {
     auto w = std::make_shared<ServerWorker>();
     w->self = w;
     w->opts = &opts_;
+    w->open = &open_;
     w->handler = &handler_;
     w->tcp = !is_unix;
     w->listen_fd = is_unix ? shared_listen_fd_ : fds[static_cast<size_t>(i)];
     w->owns_listen_fd = !is_unix;
     w->exclusive = is_unix && opts_.threads > 1;
     w->read_cap = opts_.max_header + opts_.max_body + 2 * kReadChunk;
-    w->sweep_ms = std::clamp(opts_.idle_timeout_ms / 4, 10, 1000);
+    w->sweep_ms = std::clamp(std::min({opts_.idle_timeout_ms, opts_.header_timeout_ms, opts_.body_timeout_ms}) / 4, 10, 1000);
     workers_.push_back(w);
   }
   for (auto& w : workers_) {

@@ -147,6 +147,11 @@ TEST_CASE("metrics and health are served") {
   auto h = cli.Get("/health");
   REQUIRE(h);
   CHECK(h->status == 200);
+  auto head = cli.Head("/health");  // probes use HEAD too
+  REQUIRE(head);
+  CHECK(head->status == 200);
+  CHECK(head->body.empty());
+  CHECK(cli.Get("/health")->body == R"({"status":"ok"})");  // the same connection stays in step
   auto m = cli.Get("/metrics");
   REQUIRE(m);
   CHECK(m->status == 200);
@@ -154,4 +159,8 @@ TEST_CASE("metrics and health are served") {
   CHECK(m->body.find("http_requests_total{route=\"post_payments\",code=\"2xx\"} 1") != std::string::npos);
   CHECK(m->body.find("processor_circuit_state{processor=\"default\"} 0") != std::string::npos);
   CHECK(m->body.find("payments_queue_depth") != std::string::npos);
+  // The connection this scrape arrived on is open, at least.
+  auto at = m->body.find("\nhttp_open_connections ");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stoi(m->body.substr(at + 23)) >= 1);
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -574,4 +575,39 @@ TEST_CASE("fail_all completes pending requests and destruction drops the rest") 
     run_loop(loop);
   }  // destroyed with 5 requests on the wire: their callbacks are dropped
   CHECK(called == 0);
+}
+
+TEST_CASE("an answer beyond max_response_body or with a repeated Content-Length is a bad_response") {
+  const std::string big_head = "HTTP/1.1 200 OK\r\nContent-Length: 2000000000\r\n\r\n" + std::string(60000, 'x');
+  std::string chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 100; ++i) chunked += "3e8\r\n" + std::string(1000, 'c') + "\r\n";  // 100 x 1000 bytes
+  chunked += "0\r\n\r\n";
+  ScriptServer srv([&](const std::string& path) -> std::string {
+    if (path == "/announce-2gb") return big_head;  // and then nothing: waiting for it would time out
+    if (path == "/chunked-100k") return chunked;
+    if (path == "/two-lengths") return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\nabcde";
+    if (path == "/same-twice") return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab";
+    return ok_echo(path);
+  });
+  net::EventLoop loop;
+  net::HttpClient client(loop, {.max_connections = 8, .connect_timeout = 1000ms, .max_response_body = 50'000});
+  auto ep = net::Endpoint::parse(url_of(srv.port));
+  std::map<std::string, ClientResult> got;
+  const std::vector<std::string> paths = {"/announce-2gb", "/chunked-100k", "/two-lengths", "/same-twice", "/fine"};
+  for (const auto& p : paths)
+    client.request(ep, "GET", p, "", "", 3000ms, [&, p](ClientResult&& r) {
+      got[p] = std::move(r);
+      if (got.size() == paths.size()) loop.stop();
+    });
+  run_loop(loop);
+  for (const char* p : {"/announce-2gb", "/chunked-100k", "/two-lengths", "/same-twice"}) {
+    CAPTURE(p);
+    CHECK(got[p].error == ClientError::bad_response);
+    CHECK(got[p].latency() < 1000ms);  // refused as it arrived, not at the timeout
+  }
+  CHECK(got["/fine"].error == ClientError::none);
+  CHECK(got["/fine"].body == "/fine");
+  CHECK(client.open_connections() <= 1);  // every connection that carried a bad answer is closed
+  // The default limit is the parser's, one constant.
+  CHECK(net::HttpClient::Options{}.max_response_body == net::ResponseLimits{}.max_body);
 }

@@ -4,10 +4,12 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -18,91 +20,14 @@
 #include <vector>
 
 #include "net/http_server.h"
+#include "tests/support/raw_client.h"
 
 using namespace std::chrono_literals;
 
+using testsupport::closed_within;
+using testsupport::RawClient;
+
 namespace {
-
-struct RawResponse {
-  int status = 0;
-  std::string head;  // status line + header fields
-  std::string body;
-  bool ok = false;  // a complete response was read
-  bool has_header(std::string_view h) const { return head.find(h) != std::string::npos; }
-};
-
-// Blocking client socket with a receive timeout, so a server bug fails the test instead of hanging it.
-class RawClient {
- public:
-  explicit RawClient(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    init();
-  }
-  explicit RawClient(const std::string& unix_path) {
-    fd_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::memcpy(a.sun_path, unix_path.data(), unix_path.size());
-    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    init();
-  }
-  ~RawClient() { close(); }
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  void send(std::string_view s) {
-    while (!s.empty()) {
-      ssize_t n = ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL);
-      REQUIRE(n > 0);
-      s.remove_prefix(static_cast<size_t>(n));
-    }
-  }
-  RawResponse read_response() {
-    RawResponse r;
-    size_t end;
-    while ((end = buf_.find("\r\n\r\n")) == std::string::npos)
-      if (!fill()) return r;
-    r.head = buf_.substr(0, end + 2);
-    buf_.erase(0, end + 4);
-    r.status = std::atoi(r.head.c_str() + 9);
-    size_t cl = 0;
-    if (auto p = r.head.find("Content-Length: "); p != std::string::npos) cl = std::stoul(r.head.substr(p + 16));
-    while (buf_.size() < cl)
-      if (!fill()) return r;
-    r.body = buf_.substr(0, cl);
-    buf_.erase(0, cl);
-    r.ok = true;
-    return r;
-  }
-  // True if the server closed the connection (read returns 0) within the receive timeout.
-  bool closed_by_peer() {
-    char c;
-    ssize_t n = ::recv(fd_, &c, 1, 0);
-    return n == 0 || (n < 0 && errno == ECONNRESET);
-  }
-  int fd() const { return fd_; }
-
- private:
-  void init() {
-    timeval tv{5, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  }
-  bool fill() {
-    char tmp[65536];
-    ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
-    if (n <= 0) return false;
-    buf_.append(tmp, static_cast<size_t>(n));
-    return true;
-  }
-  int fd_ = -1;
-  std::string buf_;
-};
 
 std::string get(std::string_view path, std::string_view extra = "") {
   return "GET " + std::string(path) + " HTTP/1.1\r\nHost: x\r\n" + std::string(extra) + "\r\n";
@@ -454,4 +379,378 @@ TEST_CASE("bad listen addresses throw") {
   a.start();
   // Same port without SO_REUSEPORT on both sides: refused.
   CHECK_THROWS(net::HttpServer({.listen = "127.0.0.1:" + std::to_string(a.port())}, echo_handler()).start());
+}
+
+TEST_CASE("requests with bare LF NUL or control characters get 400 at once and missing Host 400 and Expect 417") {
+  using namespace std::string_literals;
+  net::HttpServer srv(opts_default(), echo_handler());  // idle timeout 60 s: an answer now is the parser's
+  srv.start();
+  auto expect = [&](const std::string& raw, int status) {
+    CAPTURE(raw);
+    RawClient c(srv.port());
+    auto t0 = std::chrono::steady_clock::now();
+    c.send(raw);
+    auto r = c.read_response();
+    REQUIRE(r.ok);
+    CHECK(r.status == status);
+    CHECK(r.has_header("Connection: close\r\n"));
+    CHECK(c.closed_by_peer());
+    CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  };
+  expect("GET /x HTTP/1.1\nHost: x\n\n", 400);
+  expect("GET /x HTTP/1.1\n", 400);
+  expect("GET /x HTTP/1.1\r\nHost: x\r\nX: a\nTransfer-Encoding: chunked\r\n\r\n", 400);
+  expect("GET /x HTTP/1.1\r\nHost: x\r\nX\0A: b\r\n\r\n"s, 400);
+  expect("GET /x HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n"s, 400);
+  expect("GET /x HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n", 400);
+  expect("GET /x HTTP/1.1\r\nHost: x\r\nX: \x1b[31m\r\n\r\n", 400);
+  expect("GET /x HTTP/1.1\r\n\r\n", 400);
+  expect("GET /x HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400);
+  expect("POST /x HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\nab", 417);
+  // And the connection still serves well-formed requests before any of that.
+  RawClient c(srv.port());
+  c.send(get("/fine") + "GET /x HTTP/1.1\r\nHost: x\r\nX: a\nb\r\n\r\n");
+  CHECK(c.read_response().body == "GET /fine q= b=");
+  CHECK(c.read_response().status == 400);
+}
+
+TEST_CASE("HEAD answers carry the length but no body and keep-alive framing holds") {
+  net::HttpServer srv(opts_default(), echo_handler());
+  srv.start();
+  RawClient c(srv.port());
+  c.send("HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto h = c.read_response(/*head=*/true);
+  REQUIRE(h.ok);
+  CHECK(h.status == 200);
+  CHECK(h.has_header("Content-Length: 13\r\n"));  // the length of "HEAD /h q= b=", as a GET would get
+  CHECK_FALSE(c.more_within(100));                 // and not one body byte follows
+  CHECK(c.pending().empty());
+  c.send(get("/g"));
+  auto g = c.read_response();
+  REQUIRE(g.ok);
+  CHECK(g.body == "GET /g q= b=");
+  // Pipelined: HEAD, GET, HEAD, GET in one write.
+  c.send("HEAD /1 HTTP/1.1\r\nHost: x\r\n\r\n" + get("/2") + "HEAD /3 HTTP/1.1\r\nHost: x\r\n\r\n" + get("/4"));
+  CHECK(c.read_response(true).status == 200);
+  CHECK(c.read_response().body == "GET /2 q= b=");
+  CHECK(c.read_response(true).status == 200);
+  CHECK(c.read_response().body == "GET /4 q= b=");
+  // cpp-httplib, an independent client, agrees on one keep-alive connection.
+  httplib::Client cli("127.0.0.1", srv.port());
+  cli.set_keep_alive(true);
+  cli.set_read_timeout(2s);
+  for (int i = 0; i < 3; ++i) {
+    auto hr = cli.Head("/a");
+    REQUIRE(hr);
+    CHECK(hr->status == 200);
+    CHECK(hr->body.empty());
+    auto gr = cli.Get("/b");
+    REQUIRE(gr);
+    CHECK(gr->body == "GET /b q= b=");
+  }
+}
+
+TEST_CASE("a FIN arriving with the last request is seen: every request read is answered then the connection closes") {
+  // The loop is kept busy (a blocking handler) while the next request and the FIN arrive, so
+  // both are reported by one edge-triggered event: a read loop that takes a short read for
+  // "drained" misses the FIN and the connection lingers until the idle timeout (60 s here).
+  std::mutex mu;
+  std::vector<std::thread> threads;
+  net::HttpServer srv(opts_default(), [&](const net::Request& req, net::Responder res) {
+    if (req.path == "/block") std::this_thread::sleep_for(300ms);
+    if (req.path == "/async") {  // answered later, from another thread
+      std::lock_guard lk(mu);
+      threads.emplace_back([res] {
+        std::this_thread::sleep_for(50ms);
+        res.send(200, "async");
+      });
+      return;
+    }
+    res.send(200, std::string(req.path));
+  });
+  srv.start();
+  {
+    RawClient c(srv.port());
+    c.send(get("/block"));
+    std::this_thread::sleep_for(100ms);  // the handler is blocking the loop now
+    c.send(get("/last"));
+    ::shutdown(c.fd(), SHUT_WR);
+    CHECK(c.read_response().body == "/block");
+    CHECK(c.read_response().body == "/last");
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK(c.closed_by_peer());
+    CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  }
+  {
+    // Pipelined behind a request answered asynchronously, then FIN: all three are answered.
+    RawClient c(srv.port());
+    c.send(get("/async") + get("/two") + get("/three"));
+    ::shutdown(c.fd(), SHUT_WR);
+    CHECK(c.read_response().body == "async");
+    CHECK(c.read_response().body == "/two");
+    CHECK(c.read_response().body == "/three");
+    CHECK(c.closed_by_peer());
+  }
+  {
+    // A half request then FIN: it can never complete, so the connection closes at once.
+    RawClient c(srv.port());
+    c.send("GET /half HTTP/1.1\r\nHo");
+    ::shutdown(c.fd(), SHUT_WR);
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK(c.closed_by_peer());
+    CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  }
+  srv.stop();
+  for (auto& t : threads) t.join();
+}
+
+TEST_CASE("slow requests hit the header and body deadlines although every byte resets the idle timer") {
+  net::HttpServer::Options o;
+  o.header_timeout_ms = 400;
+  o.body_timeout_ms = 400;
+  o.idle_timeout_ms = 60000;
+  net::HttpServer srv(o, echo_handler());
+  srv.start();
+  // One byte every 50 ms: far inside the idle timeout, far beyond the deadline in total.
+  auto trickle = [&](const std::string& prefix, const std::string& slow_part) {
+    RawClient c(srv.port());
+    int one = 1;
+    ::setsockopt(c.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c.send(prefix);
+    auto t0 = std::chrono::steady_clock::now();
+    std::atomic<bool> stop{false};
+    std::thread writer([&] {
+      for (char ch : slow_part) {
+        if (stop) return;
+        if (::send(c.fd(), &ch, 1, MSG_NOSIGNAL) != 1) return;
+        std::this_thread::sleep_for(50ms);
+      }
+    });
+    auto r = c.read_response();
+    auto took = std::chrono::steady_clock::now() - t0;
+    stop = true;
+    writer.join();
+    CHECK(r.ok);
+    CHECK(r.status == 408);
+    CHECK(took >= 350ms);
+    CHECK(took < 3s);
+    CHECK(c.closed_by_peer());
+  };
+  trickle("", get("/slow-head", "X-Pad: " + std::string(200, 'p') + "\r\n"));
+  trickle("POST /slow-body HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\n\r\n", std::string(200, 'b'));
+
+  // Within the deadlines all is well, and an idle keep-alive connection is not a slow request.
+  RawClient c(srv.port());
+  c.send(get("/a"));
+  CHECK(c.read_response().status == 200);
+  std::this_thread::sleep_for(700ms);
+  std::string req = post("/b", "0123456789");
+  c.send(req.substr(0, 20));
+  std::this_thread::sleep_for(200ms);
+  c.send(req.substr(20, req.size() - 25));
+  std::this_thread::sleep_for(200ms);  // the head took ~200 ms, the body ~200 ms: each within 400
+  c.send(req.substr(req.size() - 5));
+  auto r = c.read_response();
+  CHECK(r.status == 200);
+  CHECK(r.body == "POST /b q= b=0123456789");
+}
+
+
+TEST_CASE("connections beyond max_connections are closed at once and the count is exact") {
+  net::HttpServer::Options o;
+  o.threads = 2;  // the cap holds over all loops
+  o.max_connections = 50;
+  net::HttpServer srv(o, echo_handler());
+  srv.start();
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 200; ++i) clients.push_back(std::make_unique<RawClient>(srv.port()));
+  std::vector<bool> refused(clients.size());
+  auto count_refused = [&] {
+    for (size_t i = 0; i < clients.size(); ++i)
+      if (!refused[i] && closed_within(clients[i]->fd(), 0)) refused[i] = true;
+    return std::count(refused.begin(), refused.end(), true);
+  };
+  for (int i = 0; i < 200 && count_refused() < 150; ++i) std::this_thread::sleep_for(10ms);
+  std::this_thread::sleep_for(100ms);  // and not one more
+  CHECK(count_refused() == 150);
+  std::vector<std::unique_ptr<RawClient>> kept;
+  for (size_t i = 0; i < clients.size(); ++i)
+    if (!refused[i]) kept.push_back(std::move(clients[i]));
+  REQUIRE(kept.size() == 50);
+  CHECK(srv.open_connections() == 50);
+  for (auto& c : kept) {  // the ones kept are served normally
+    c->send(get("/k"));
+    CHECK(c->read_response().status == 200);
+  }
+  kept.resize(40);  // ten clients leave: room for ten more
+  for (int i = 0; i < 100 && srv.open_connections() != 40; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(srv.open_connections() == 40);
+  for (int i = 0; i < 10; ++i) {
+    kept.push_back(std::make_unique<RawClient>(srv.port()));
+    kept.back()->send(get("/new"));
+    CHECK(kept.back()->read_response().body == "GET /new q= b=");
+  }
+  RawClient extra(srv.port());
+  CHECK(closed_within(extra.fd(), 2000));
+  CHECK(srv.open_connections() == 50);
+  kept.clear();
+  for (int i = 0; i < 100 && srv.open_connections() != 0; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(srv.open_connections() == 0);
+}
+
+namespace {
+// The most a TCP socket's send buffer can grow to here (tcp_wmem's maximum).
+size_t max_tcp_send_buffer() {
+  FILE* f = std::fopen("/proc/sys/net/ipv4/tcp_wmem", "r");
+  unsigned long lo = 0, def = 0, hi = 4 << 20;
+  if (f) {
+    if (std::fscanf(f, "%lu %lu %lu", &lo, &def, &hi) != 3) hi = 4 << 20;
+    std::fclose(f);
+  }
+  return hi;
+}
+
+// Every byte depends on its position: a lost, repeated or reordered piece cannot go unnoticed.
+std::string patterned(size_t n, char salt) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i / 7 + static_cast<size_t>(salt)) % 26);
+  return s;
+}
+}  // namespace
+
+TEST_CASE("an answer larger than every socket buffer goes out through the partial-write path intact") {
+  // Larger than the server's send buffer can ever grow plus the client's receive buffer, so the
+  // first write is partial by construction and the rest can only leave through Conn::flush.
+  const std::string big = patterned(max_tcp_send_buffer() + (2 << 20), 'b');
+  net::HttpServer srv(opts_default(), [&](const net::Request& req, net::Responder res) {
+    if (req.path == "/big") res.send(200, big, "text/plain");
+    else res.send(200, std::string(req.path), "text/plain");
+  });
+  srv.start();
+  RawClient c(srv.port());
+  c.send(get("/big") + get("/after"));
+  std::this_thread::sleep_for(200ms);  // the server fills every buffer and must park the rest
+  // The loop is not stuck behind the slow reader: another client is served meanwhile.
+  RawClient other(srv.port());
+  other.send(get("/other"));
+  CHECK(other.read_response().body == "/other");
+  // Drain slowly in small reads: flush meets EAGAIN again and again.
+  std::string got;
+  char tmp[256 * 1024];
+  size_t want_head = 0;
+  for (;;) {
+    ssize_t n = ::recv(c.fd(), tmp, sizeof tmp, 0);
+    REQUIRE(n > 0);
+    got.append(tmp, static_cast<size_t>(n));
+    if (want_head == 0) want_head = got.find("\r\n\r\n");
+    if (want_head != std::string::npos && got.size() >= want_head + 4 + big.size()) break;
+    if (got.size() % 5 == 0) std::this_thread::sleep_for(1ms);
+  }
+  REQUIRE(want_head != std::string::npos);
+  CHECK(got.substr(0, want_head).find("Content-Length: " + std::to_string(big.size())) != std::string::npos);
+  std::string body = got.substr(want_head + 4, big.size());
+  CHECK(body.size() == big.size());
+  CHECK(body == big);
+  // The request pipelined behind it is served once the big answer has drained.
+  std::string rest = got.substr(want_head + 4 + big.size());
+  while (rest.find("/after") == std::string::npos) {
+    ssize_t n = ::recv(c.fd(), tmp, sizeof tmp, 0);
+    REQUIRE(n > 0);
+    rest.append(tmp, static_cast<size_t>(n));
+  }
+  CHECK(rest.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+}
+
+TEST_CASE("a client leaving in the middle of a parked answer is closed and forgotten") {
+  const std::string big = patterned(max_tcp_send_buffer() + (2 << 20), 'c');
+  net::HttpServer srv(opts_default(), [&](const net::Request&, net::Responder res) { res.send(200, big, "text/plain"); });
+  srv.start();
+  {
+    RawClient c(srv.port());
+    c.send(get("/big"));
+    std::this_thread::sleep_for(200ms);
+    char tmp[4096];
+    CHECK(::recv(c.fd(), tmp, sizeof tmp, 0) > 0);  // a little, so flush has something to do next
+    linger lg{1, 0};  // leave with a reset: the server's next send fails
+    ::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  }
+  for (int i = 0; i < 200 && srv.open_connections() != 0; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(srv.open_connections() == 0);
+  RawClient again(srv.port());
+  again.send(get("/x"));
+  CHECK(again.read_response().body.size() == big.size());
+}
+
+TEST_CASE("3000 pipelined requests into a 2 KB receive buffer are answered in order") {
+  // 3000 answers of 2 KB: more than the server's send buffer can ever hold, so it parks answers,
+  // stops parsing, stops reading, and resumes from flush as we drain.
+  const std::string pad(2000, '.');
+  net::HttpServer srv(opts_default(), [&](const net::Request& req, net::Responder res) {
+    res.send(200, "GET " + std::string(req.path) + " q= b=" + pad, "text/plain");
+  });
+  srv.start();
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int small = 2048;  // before connect, so the advertised window is small from the start
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(srv.port());
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  constexpr int kRequests = 3000;
+  std::string all;
+  for (int i = 0; i < kRequests; ++i) all += get(fmt_path(i));
+  // One writer, blocked whenever the server stops reading because our window is full.
+  std::thread writer([&] {
+    std::string_view s = all;
+    while (!s.empty()) {
+      ssize_t n = ::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+      if (n <= 0) return;
+      s.remove_prefix(static_cast<size_t>(n));
+    }
+  });
+  std::string in;
+  char tmp[2048];
+  int answered = 0;
+  bool in_order = true;
+  while (answered < kRequests) {
+    size_t end = in.find("\r\n\r\n");
+    size_t cl = in.find("Content-Length: ");
+    if (end != std::string::npos && cl < end) {
+      size_t len = std::stoul(in.substr(cl + 16));
+      if (in.size() >= end + 4 + len) {
+        in_order &= in.substr(end + 4, len) == "GET " + fmt_path(answered) + " q= b=" + pad;
+        in.erase(0, end + 4 + len);
+        ++answered;
+        continue;
+      }
+    }
+    ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+    if (n <= 0) break;
+    in.append(tmp, static_cast<size_t>(n));
+  }
+  writer.join();
+  ::close(fd);
+  CHECK(answered == kRequests);
+  CHECK(in_order);
+}
+
+TEST_CASE("100-continue is sent when the body is awaited and not when it came along") {
+  net::HttpServer srv(opts_default(), echo_handler());
+  srv.start();
+  RawClient c(srv.port());
+  c.send("POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+  auto interim = c.read_response();
+  REQUIRE(interim.ok);
+  CHECK(interim.status == 100);
+  c.send("body");
+  auto r = c.read_response();
+  CHECK(r.status == 200);
+  CHECK(r.body == "POST /e q= b=body");
+  c.send("POST /f HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok");
+  auto direct = c.read_response();
+  CHECK(direct.status == 200);  // no interim answer in front of it
+  CHECK(direct.body == "POST /f q= b=ok");
 }

@@ -101,3 +101,51 @@ TEST_CASE("fees are exact") {
   CHECK(money::apply_rate(1989, 50000, 6) == 99);     // 0.9945 -> 0.99
   CHECK(money::apply_rate(181653000'00LL, 70000, 6) == 12715710'00LL);
 }
+
+// These inputs overflowed __int128 (UB: the UBSan build aborted on one POST /payments body).
+TEST_CASE("parse_decimal_scaled is exact for any exponent and any count of digits") {
+  const std::string tiny = "0." + std::string(3000, '0') + "1";
+  CHECK_FALSE(money::parse_amount_cents("1e-41", false).has_value());
+  CHECK(money::parse_amount_cents("1e-41", true) == 0);
+  CHECK(money::parse_amount_cents("1e-42", true) == 0);
+  CHECK(money::parse_amount_cents("-1e-42", true) == 0);
+  CHECK_FALSE(money::parse_amount_cents(tiny, false).has_value());
+  CHECK(money::parse_amount_cents(tiny, true) == 0);
+  CHECK(money::parse_amount_cents(tiny + "e3001", false) == 100);  // 10^-3001 x 10^3001 = 1
+  CHECK(money::parse_amount_cents("0.005" + std::string(3000, '0'), true) == 1);
+  CHECK(money::parse_amount_cents("0.004" + std::string(3000, '9'), true) == 0);
+  CHECK(money::parse_amount_cents("19.90" + std::string(3000, '0'), false) == 1990);
+  CHECK(money::parse_amount_cents("5e-3", true) == 1);
+  CHECK(money::parse_amount_cents("0e99999", false) == 0);
+  CHECK(money::parse_amount_cents("0.000e-99999", false) == 0);
+  CHECK_FALSE(money::parse_amount_cents("1e99999", true).has_value());
+  CHECK_FALSE(money::parse_amount_cents("1e-99999", false).has_value());
+  CHECK(money::parse_amount_cents("1e-99999", true) == 0);
+  CHECK(money::parse_amount_cents("1e" + std::string(5000, '9'), true) == std::nullopt);
+  CHECK(money::parse_amount_cents("1e-" + std::string(5000, '9'), true) == 0);
+  // The range ends at 9e18 units, in both directions, rounding included.
+  CHECK(money::parse_decimal_scaled("9000000000000000000", 0, false) == 9'000'000'000'000'000'000);
+  CHECK(money::parse_decimal_scaled("-9000000000000000000", 0, false) == -9'000'000'000'000'000'000);
+  CHECK_FALSE(money::parse_decimal_scaled("9000000000000000001", 0, false).has_value());
+  CHECK(money::parse_decimal_scaled("8999999999999999999.5", 0, true) == 9'000'000'000'000'000'000);
+  CHECK_FALSE(money::parse_decimal_scaled("9000000000000000000.5", 0, true).has_value());
+  CHECK(money::parse_decimal_scaled("8999999999999999998.5", 0, true) == 8'999'999'999'999'999'999);
+  CHECK(money::parse_decimal_scaled("0.000000000001", 12, false) == 1);
+  CHECK(money::parse_decimal_scaled("1", 12, false) == 1'000'000'000'000);
+  CHECK(money::parse_decimal_scaled("1e6", 12, false) == 1'000'000'000'000'000'000);
+  // Found by tests/fuzz/fuzz_money run against the old parser: a UBSan abort and a wrong refusal.
+  CHECK(money::parse_amount_cents("0e-2222", false) == 0);
+  CHECK(money::parse_decimal_scaled("1.5e10", 6, false) == 15'000'000'000'000'000);
+}
+
+TEST_CASE("format_iso8601_ms clamps instants outside years 0000 to 9999 without overflow") {
+  CHECK(timefmt::format_iso8601_ms(INT64_MIN) == "0000-01-01T00:00:00.000Z");
+  CHECK(timefmt::format_iso8601_ms(INT64_MIN + 1) == "0000-01-01T00:00:00.000Z");
+  CHECK(timefmt::format_iso8601_ms(INT64_MAX) == "9999-12-31T23:59:59.999Z");
+  CHECK(timefmt::format_iso8601_ms(-62167219200000) == "0000-01-01T00:00:00.000Z");
+  CHECK(timefmt::format_iso8601_ms(-62167219200001) == "0000-01-01T00:00:00.000Z");
+  CHECK(timefmt::format_iso8601_ms(253402300799999) == "9999-12-31T23:59:59.999Z");
+  CHECK(timefmt::format_iso8601_ms(253402300800000) == "9999-12-31T23:59:59.999Z");
+  CHECK(timefmt::parse_iso8601_ms("0000-01-01T00:00:00.000Z") == -62167219200000);
+  CHECK(timefmt::parse_iso8601_ms("9999-12-31T23:59:59.999Z") == 253402300799999);
+}
