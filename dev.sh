@@ -12,7 +12,7 @@ PKGS=(build-essential cmake pkg-config git ca-certificates
       libpqxx-dev libpq-dev libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
       libsimdjson-dev libconcurrentqueue-dev libfmt-dev doctest-dev
       postgresql postgresql-client wrk haproxy docker-compose
-      clang libfuzzer-14-dev)
+      clang libfuzzer-14-dev prometheus)
 
 install_deps() {
   local missing=()
@@ -22,8 +22,11 @@ install_deps() {
   local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # The Debian postgresql package starts a system cluster; we never use it (tests make their own).
-  $sudo systemctl disable --now postgresql >/dev/null 2>&1 || $sudo service postgresql stop >/dev/null 2>&1 || true
+  # The Debian postgresql and prometheus packages start system services; we never use them (tests
+  # make their own cluster; promtool lints /metrics; bench/stack.sh starts its own Prometheus).
+  for svc in postgresql prometheus prometheus-node-exporter; do
+    $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || $sudo service "$svc" stop >/dev/null 2>&1 || true
+  done
 }
 
 build() {  # $1 = build dir, rest = cmake args

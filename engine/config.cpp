@@ -75,11 +75,17 @@ Config Config::from_env() {
   c.health_interval = env_ms("HEALTH_CHECK_INTERVAL_MS", c.health_interval, 100, 600000);
   c.tick = env_ms("JANITOR_TICK_MS", c.tick, 10, 60000);
   c.recorder_gather = env_ms("RECORDER_GATHER_MS", c.recorder_gather, 0, 1000);
+  c.reconcile_interval = env_ms("RECONCILE_INTERVAL_MS", c.reconcile_interval, 0, 86400000);
+  c.reconcile_delay = env_ms("RECONCILE_DELAY_MS", c.reconcile_delay, 0, 86400000);
   c.validate();
   return c;
 }
 
 void Config::validate() const {
+  // A payment may still be settled (its unknown outcome resolved) up to the horizon after its
+  // last send: a window reconciled sooner would report differences that are only in transit.
+  if (reconcile_interval.count() > 0 && reconcile_delay <= unknown_horizon)
+    throw std::invalid_argument("RECONCILE_DELAY_MS must exceed UNKNOWN_HORIZON_MS (the window must be settled)");
   if (summary_timeout <= summary_wait)
     throw std::invalid_argument("SUMMARY_TIMEOUT_MS must exceed SUMMARY_WAIT_MS (the summary itself runs after the wait)");
   if (lease <= tick * 4)

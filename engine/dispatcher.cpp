@@ -252,6 +252,7 @@ Dispatcher::Dispatcher(const Config& cfg) : cfg_(cfg) {
   };
   recorder_->on_record = [this](const Recorder::Record& r, Recorder::Outcome o) { on_record_result(r, o); };
   recorder_->db().on_state = [this](bool up) { db_ready_ = up; };
+  reconciler_ = std::make_unique<Reconciler>(cfg_, loop_, recorder_->db(), *client_, endpoint_);
 }
 
 Dispatcher::~Dispatcher() {
@@ -263,9 +264,11 @@ Dispatcher::~Dispatcher() {
 void Dispatcher::start() {
   thread_ = std::thread([this] {
     recorder_->start();
+    publish_hint();  // the ingress routes its first payments with it
     loop_.add_timer(cfg_.tick, [this] { tick(); });
     loop_.run();
     // On the loop thread, after the loop stopped: pending callbacks are dropped.
+    reconciler_.reset();
     client_.reset();
     recorder_.reset();
   });
@@ -310,6 +313,13 @@ void Dispatcher::stop(std::chrono::milliseconds drain) {
   while (SteadyClock::now() < deadline && ask_busy()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   loop_.stop();
   thread_.join();
+}
+
+void Dispatcher::reconcile(std::optional<int64_t> from_ms, std::optional<int64_t> to_ms, net::Responder r,
+                           SteadyClock::time_point arrived) {
+  loop_.post([this, from_ms, to_ms, r = std::move(r), arrived]() mutable {
+    if (reconciler_) reconciler_->on_demand(from_ms, to_ms, std::move(r), arrived);
+  });
 }
 
 int Dispatcher::reserve(int n) {

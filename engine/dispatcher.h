@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "engine/config.h"
+#include "engine/reconcile.h"
 #include "engine/recorder.h"
 #include "engine/router.h"
 #include "engine/store.h"
@@ -63,6 +64,9 @@ class Dispatcher {
   int route_hint() const { return route_hint_.load(std::memory_order_relaxed); }  // -1: hold
   void submit(std::vector<Fresh> fresh);  // each uses one reserved slot
   bool database_ready() const { return db_ready_.load(std::memory_order_relaxed); }
+  // GET /admin/reconciliation: runs on the dispatcher's loop (its connection and HTTP client).
+  void reconcile(std::optional<int64_t> from_ms, std::optional<int64_t> to_ms, net::Responder r,
+                 SteadyClock::time_point arrived);
 
  private:
   enum class State : uint8_t { queued, routing, in_flight, unknown, recording };
@@ -139,6 +143,7 @@ class Dispatcher {
   std::unique_ptr<net::HttpClient> client_;
   net::Endpoint endpoint_[2];
   std::unique_ptr<Recorder> recorder_;
+  std::unique_ptr<Reconciler> reconciler_;
   std::thread thread_;
 
   // Thread-safe state.

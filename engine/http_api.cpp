@@ -26,15 +26,33 @@ bool parse_bound(const net::Request& req, std::string_view key, std::optional<in
 
 }  // namespace
 
-net::Handler make_http_handler(const Config& cfg, Ingress& ingress, SummaryService& summary,
+net::Handler make_http_handler(const Config& cfg, Ingress& ingress, SummaryService& summary, Dispatcher& dispatcher,
                                std::function<bool()> ready) {
-  return [&cfg, &ingress, &summary, ready = std::move(ready)](const net::Request& req, net::Responder r) {
+  return [&cfg, &ingress, &summary, &dispatcher, ready = std::move(ready)](const net::Request& req, net::Responder r) {
     auto arrived = SteadyClock::now();
     if (req.path == "/payments") {
       if (req.method != "POST") return answer(r, kOther, 405, R"({"error":"use POST"})", arrived);
       auto parsed = parse_payment_request(req.header("Content-Type"), req.body);
       if (!parsed.ok) return answer(r, kPostPayments, parsed.status, std::move(parsed.error_json), arrived);
       return ingress.submit(parsed.payment, std::move(r), arrived);
+    }
+    if (req.path.rfind("/payments/", 0) == 0) {
+      if (req.method != "GET" && req.method != "HEAD") return answer(r, kOther, 405, R"({"error":"use GET"})", arrived);
+      CorrelationId cid{};
+      if (!parse_uuid(req.path.substr(10), cid))
+        return answer(r, kGetPayment, 400, R"({"error":"the path must end with a correlationId, a UUID","field":"correlationId"})",
+                      arrived);
+      return summary.status(std::string(to_view(cid)), std::move(r), arrived);
+    }
+    if (req.path == "/admin/reconciliation") {
+      if (req.method != "GET") return answer(r, kOther, 405, R"({"error":"use GET"})", arrived);
+      if (req.header("X-Rinha-Token") != cfg.admin_token)
+        return answer(r, kReconcile, 401, R"({"error":"a valid X-Rinha-Token header is required"})", arrived);
+      std::optional<int64_t> from, to;
+      if (!parse_bound(req, "from", from) || !parse_bound(req, "to", to) || (from && to && *from > *to))
+        return answer(r, kReconcile, 400, R"({"error":"from and to must be ISO-8601 UTC timestamps, from not after to"})",
+                      arrived);
+      return dispatcher.reconcile(from, to, std::move(r), arrived);
     }
     if (req.path == "/payments-summary") {
       if (req.method != "GET") return answer(r, kOther, 405, R"({"error":"use GET"})", arrived);

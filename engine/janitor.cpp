@@ -5,6 +5,7 @@
 //  - lease renewals for the payments held here, before anyone may think us dead;
 //  - claims: messages visible in the queue (given back by a full or stopping instance, or whose
 //    lease expired because their instance died or stalled), as room frees up in memory;
+//  - reconciliation with the processors' books (reconcile.h);
 //  - gauges for /metrics.
 #include <fmt/format.h>
 #include <simdjson.h>
@@ -43,6 +44,7 @@ void Dispatcher::tick() {
     last_gauges_ = now;
     publish_gauges();
   }
+  if (!stopping_) reconciler_->tick();
   loop_.add_timer(cfg_.tick, [this] { tick(); });
 }
 
@@ -149,7 +151,7 @@ void Dispatcher::publish_gauges() {
   auto& m = metrics();
   m.owned.store(static_cast<int64_t>(jobs_.size()), std::memory_order_relaxed);
   m.unknown.store(unknown_count_, std::memory_order_relaxed);
-  m.held.store(static_cast<int64_t>(ready_.size()), std::memory_order_relaxed);
+  m.waiting.store(static_cast<int64_t>(ready_.size()), std::memory_order_relaxed);
   m.recorder_backlog.store(static_cast<int64_t>(recorder_->backlog()), std::memory_order_relaxed);
   m.db_reconnects.store(static_cast<int64_t>(recorder_->db().reconnects()), std::memory_order_relaxed);
   const auto now = loop_.now();

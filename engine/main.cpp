@@ -64,7 +64,7 @@ int main() {
     opt.listen = cfg.listen_addr;
     opt.threads = cfg.http_threads;
     opt.max_connections = cfg.http_max_connections;
-    net::HttpServer server(opt, make_http_handler(cfg, ingress, summary, [&] {
+    net::HttpServer server(opt, make_http_handler(cfg, ingress, summary, dispatcher, [&] {
                              return !stopping.load() && ingress.ready() && summary.ready() &&
                                     dispatcher.database_ready();
                            }));

@@ -1,5 +1,7 @@
-// Counters and gauges for GET /metrics (Prometheus text format 0.0.4). Relaxed atomics written by
-// the thread that owns each fact, summed only at scrape time: no lock on any hot path.
+// Counters and gauges for GET /metrics (Prometheus text format 0.0.4, checked with
+// `promtool check metrics` in the tests). Relaxed atomics written by the thread that owns each
+// fact, summed only at scrape time: no lock on any hot path. Base units throughout: times are
+// exposed in seconds (kept here in ms or us), money in cents.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -19,12 +21,16 @@ struct Histogram {
   void observe_us(int64_t us);
 };
 
-enum Route : uint8_t { kPostPayments, kGetSummary, kPurge, kMetrics, kHealth, kOther, kRouteCount };
+enum Route : uint8_t { kPostPayments, kGetSummary, kGetPayment, kPurge, kReconcile, kMetrics, kHealth, kOther, kRouteCount };
 enum Outcome : uint8_t { kOk, kDuplicate, kFailed, kRejected, kUnknown, kUnexpected, kExpired, kOutcomeCount };
 
+// The HTTP status codes the engine answers with, counted by their real code.
+inline constexpr int kStatusCodes[] = {200, 202, 400, 401, 404, 405, 409, 413, 415, 417, 422, 500, 502, 503};
+inline constexpr int kStatusCount = sizeof(kStatusCodes) / sizeof(kStatusCodes[0]);
+
 struct Metrics {
-  // Ingress, per route and status class (2xx, 4xx, 5xx).
-  std::atomic<uint64_t> requests[kRouteCount][3] = {};
+  // HTTP, per route and status code (the last slot counts any other code).
+  std::atomic<uint64_t> requests[kRouteCount][kStatusCount + 1] = {};
   Histogram latency[kRouteCount];
   std::atomic<uint64_t> ingress_batches{0};
   std::atomic<int64_t> ingress_backlog{0};
@@ -41,16 +47,21 @@ struct Metrics {
   Histogram processor_latency[2];
 
   // Payments this instance holds, by state, and the durable queue.
-  std::atomic<int64_t> owned{0}, unknown{0}, held{0};
+  std::atomic<int64_t> owned{0}, unknown{0}, waiting{0};
   std::atomic<int64_t> queue_depth{0}, oldest_queued_ms{0}, dead_letters{0};
   std::atomic<uint64_t> adopted{0}, processed{0};
-  std::atomic<uint64_t> lost_leases{0};     // writes that found a payment's lease taken by another holder
-  std::atomic<uint64_t> recorded_twice{0};  // must stay 0
-  std::atomic<uint64_t> withdrawn{0};       // in-doubt accepts withdrawn after their client got a 503
-  std::atomic<uint64_t> withdraw_missed{0}; // ... that could not be withdrawn any more (taken over first)
+  std::atomic<uint64_t> lost_leases{0};      // writes that found a payment's lease taken by another holder
+  std::atomic<uint64_t> recorded_twice{0};   // must stay 0
+  std::atomic<uint64_t> withdrawn{0};        // in-doubt accepts withdrawn after their client got a 503
+  std::atomic<uint64_t> withdraw_missed{0};  // ... that could not be withdrawn any more (taken over first)
+  std::atomic<int64_t> recorder_backlog{0};
 
-  // Database connections: total open, and busy right now.
-  std::atomic<int64_t> db_connections{0}, db_busy{0}, recorder_backlog{0}, db_reconnects{0};
+  // Reconciliation with the processors' own books (the last closed window checked).
+  std::atomic<int64_t> reconcile_diff_requests[2] = {}, reconcile_diff_cents[2] = {};
+  std::atomic<int64_t> reconcile_window_end_ms{0};
+
+  // Database.
+  std::atomic<int64_t> db_connections{0}, db_reconnects{0};
   std::atomic<uint64_t> db_errors{0};  // statements not answered ok (down, in doubt, refused)
 
   // Open HTTP connections, asked of the server at scrape time (set before it starts, cleared

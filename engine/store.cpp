@@ -24,6 +24,13 @@ std::string with_connect_timeout(const std::string& url, std::chrono::millisecon
   return fmt::format("{} connect_timeout={}", url, secs);
 }
 
+// GET /payments-summary: an index-only range scan (sql/001). Inclusive bounds, epoch ms.
+std::string summary_sql() {
+  return fmt::format("SELECT processor, count(*), coalesce(sum(amount_cents), 0)::bigint FROM processed_payments"
+                     " WHERE requested_at BETWEEN {} AND {} GROUP BY processor",
+                     at_ms("$1::bigint"), at_ms("$2::bigint"));
+}
+
 }  // namespace
 
 const pgq::Statements& queue() {
@@ -146,6 +153,21 @@ Statements dispatcher_statements() {
                                 " coalesce({}, 0) FROM processor_health",
                                 ms_of("clock_timestamp() - reported_at"))},
       {kQueueGauges, q.metrics()},
+      // Reconciliation (sql/005): one instance at a time compares a closed past window with each
+      // processor's own books. $1 processor, $2 instance, $3 interval (ms).
+      {kReconcileClaim, "UPDATE reconciliation SET claimed_at = clock_timestamp(), claimed_by = $2"
+                        " WHERE processor = $1 AND claimed_at < clock_timestamp() - $3::bigint * interval '1 millisecond'"
+                        " RETURNING 1"},
+      // $1 processor, $2 $3 window (ms), $4 $5 our requests and cents, $6 $7 theirs.
+      {kReconcileReport, fmt::format("UPDATE reconciliation SET window_from = {}, window_to = {}, our_requests = $4,"
+                                     " our_cents = $5, their_requests = $6, their_cents = $7, checked_at = clock_timestamp()"
+                                     " WHERE processor = $1",
+                                     at_ms("$2::bigint"), at_ms("$3::bigint"))},
+      {kReconcileRead, fmt::format("SELECT processor, our_requests - their_requests, our_cents - their_cents, {}"
+                                   " FROM reconciliation WHERE checked_at IS NOT NULL",
+                                   ms_of("window_to"))},
+      // Our side of a reconciliation window: the same statement as GET /payments-summary.
+      {kSummary, summary_sql()},
   };
 }
 
@@ -171,10 +193,13 @@ Statements recorder_statements() {
 Statements reader_statements() {
   const auto& q = queue();
   return {
-      // GET /payments-summary: an index-only range scan (sql/001). Inclusive bounds, epoch ms.
-      {kSummary, fmt::format("SELECT processor, count(*), coalesce(sum(amount_cents), 0)::bigint FROM processed_payments"
-                             " WHERE requested_at BETWEEN {} AND {} GROUP BY processor",
-                             at_ms("$1::bigint"), at_ms("$2::bigint"))},
+      {kSummary, summary_sql()},
+      // GET /payments/{id}: its state as sql/004 defines it, and when it was recorded.
+      {kStatus, fmt::format("SELECT p.amount_cents, {}, {}, coalesce(p.processor, -1), p.unknown_since IS NOT NULL,"
+                            " coalesce(d.processor, -1), {} FROM payments p"
+                            " LEFT JOIN processed_payments d ON d.correlation_id = p.correlation_id"
+                            " WHERE p.correlation_id = $1::uuid",
+                            ms_of("p.received_at"), ms_of("p.requested_at"), ms_of("d.processed_at"))},
       // Payments of the window accepted in the last $3 ms, routed and not recorded yet: they may
       // land on a processor any moment.
       {kInFlightInWindow,

@@ -39,9 +39,9 @@ std::string session_setup(bool durable_commits, std::chrono::milliseconds statem
 
 using Statements = std::vector<std::pair<std::string, std::string>>;
 Statements ingress_statements();     // accept, end_session, lookup, compensate
-Statements dispatcher_statements();  // claim, route, renew, mark_unknown, health, queue gauges
+Statements dispatcher_statements();  // claim, route, renew, mark_unknown, health, queue gauges, reconcile
 Statements recorder_statements();    // record
-Statements reader_statements();      // summary, in_flight_in_window, purge
+Statements reader_statements();      // summary, in_flight_in_window, status, purge
 
 // Statement names.
 inline constexpr const char* kAccept = "eng.accept";
@@ -60,6 +60,10 @@ inline constexpr const char* kQueueGauges = "eng.queue_gauges";
 inline constexpr const char* kSummary = "eng.summary";
 inline constexpr const char* kInFlightInWindow = "eng.in_flight_in_window";
 inline constexpr const char* kPurge = "eng.purge";
+inline constexpr const char* kStatus = "eng.status";
+inline constexpr const char* kReconcileClaim = "eng.reconcile_claim";
+inline constexpr const char* kReconcileReport = "eng.reconcile_report";
+inline constexpr const char* kReconcileRead = "eng.reconcile_read";
 
 // Queue message layout (compact text, see bench/README.md): "<uuid> <amount_cents>".
 bool decode_message(std::string_view text, PaymentRequest& out);

@@ -8,6 +8,7 @@
 #include "engine/metrics.h"
 #include "engine/money.h"
 #include "engine/store.h"
+#include "engine/timefmt.h"
 
 namespace engine {
 namespace {
@@ -19,6 +20,17 @@ constexpr std::chrono::milliseconds kWaitStep{5};
 std::string summary_json(const Summary& s) {
   return fmt::format(R"({{"default":{{"totalRequests":{},"totalAmount":{}}},"fallback":{{"totalRequests":{},"totalAmount":{}}}}})",
                      s.requests[0], format_cents(s.cents[0]), s.requests[1], format_cents(s.cents[1]));
+}
+
+std::string status_json(std::string_view cid, const PaymentStatus& s) {
+  const char* state = s.processed_by >= 0 ? "processed" : s.unknown ? "unknown" : s.routed_to >= 0 ? "in_flight" : "queued";
+  const int proc = s.processed_by >= 0 ? s.processed_by : s.routed_to;
+  std::string out = fmt::format(
+      R"({{"correlationId":"{}","state":"{}","processor":{},"amount":{},"acceptedAt":"{}","requestedAt":"{}")", cid, state,
+      proc >= 0 ? fmt::format("\"{}\"", processor_name(static_cast<Processor>(proc))) : std::string("null"),
+      format_cents(s.cents), format_iso8601_ms(s.accepted_ms), format_iso8601_ms(s.requested_ms));
+  if (s.processed_by >= 0) out += fmt::format(R"(,"processedAt":"{}")", format_iso8601_ms(s.processed_ms));
+  return out + "}";
 }
 
 struct SummaryService::LoopState {
@@ -126,6 +138,30 @@ void SummaryService::run_summary(LoopState& st, std::shared_ptr<Request> req) {
                   req->responder.send(200, summary_json(s));
                   count_request(kGetSummary, 200, req->arrived);
                 });
+}
+
+void SummaryService::status(std::string cid, net::Responder r, SteadyClock::time_point arrived) {
+  auto req = std::make_shared<Request>(Request{0, 0, std::move(r), arrived});
+  LoopState* st = state_of(req->responder.loop());
+  if (!st || !st->conn) return req->fail(kGetPayment);
+  st->conn->exec(store::kStatus, {cid}, arrived + cfg_.summary_timeout, [req, cid](net::PgReply&& rep) {
+    if (rep.status != net::PgStatus::ok) return req->fail(kGetPayment);
+    if (rep.result.rows() == 0) {
+      req->responder.send(404, R"({"error":"no payment with this correlationId"})");
+      count_request(kGetPayment, 404, req->arrived);
+      return;
+    }
+    PaymentStatus s;
+    s.cents = rep.result.int64(0, 0);
+    s.accepted_ms = rep.result.int64(0, 1);
+    s.requested_ms = rep.result.int64(0, 2);
+    s.routed_to = static_cast<int>(rep.result.int64(0, 3));
+    s.unknown = rep.result.boolean(0, 4);
+    s.processed_by = static_cast<int>(rep.result.int64(0, 5));
+    s.processed_ms = rep.result.int64(0, 6);
+    req->responder.send(200, status_json(cid, s));
+    count_request(kGetPayment, 200, req->arrived);
+  });
 }
 
 void SummaryService::purge(net::Responder r, SteadyClock::time_point arrived) {

@@ -1,4 +1,4 @@
-// GET /payments-summary and POST /purge-payments: served on the HTTP loop that read them, over
+// GET /payments-summary, GET /payments/{id} and POST /purge-payments: served on the HTTP loop that read them, over
 // that loop's own asynchronous connection, so they never queue behind a payment's commit nor
 // block the loop. Every answer within SUMMARY_TIMEOUT_MS (503 otherwise).
 #pragma once
@@ -20,6 +20,19 @@ struct Summary {
 // {"default":{"totalRequests":N,"totalAmount":X.YY},"fallback":{...}}
 std::string summary_json(const Summary& s);
 
+// A payment's state for GET /payments/{id}, as PostgreSQL knows it (any instance answers alike).
+struct PaymentStatus {
+  int64_t cents = 0;
+  int64_t accepted_ms = 0, requested_ms = 0;
+  int routed_to = -1;  // -1: not yet
+  bool unknown = false;
+  int processed_by = -1;  // -1: not processed
+  int64_t processed_ms = 0;
+};
+// {"correlationId","state":"queued"|"in_flight"|"unknown"|"processed","processor","amount",
+//  "acceptedAt","requestedAt","processedAt"}: processor null while queued, processedAt only once processed.
+std::string status_json(std::string_view cid, const PaymentStatus& s);
+
 class SummaryService {
  public:
   explicit SummaryService(const Config& cfg);
@@ -32,6 +45,7 @@ class SummaryService {
   void summary(std::optional<int64_t> from_ms, std::optional<int64_t> to_ms, net::Responder r,
                SteadyClock::time_point arrived);
   void purge(net::Responder r, SteadyClock::time_point arrived);
+  void status(std::string cid, net::Responder r, SteadyClock::time_point arrived);
 
  private:
   struct LoopState;
