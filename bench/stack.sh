@@ -5,7 +5,9 @@
 #   bench/stack.sh down    stop everything it started (by pid file) and remove the state dir
 #   bench/stack.sh status  what is running
 # Env: STACK_DIR (state dir, default /tmp/payeng-stack), BUILD_DIR (default <repo>/build),
-#      PG_PORT (5433), FEE_DEFAULT (0.05), FEE_FALLBACK (0.15), ADMIN_TOKEN (123).
+#      PG_PORT (5433), FEE_DEFAULT (0.05), FEE_FALLBACK (0.15), ADMIN_TOKEN (123),
+#      PROMETHEUS=1 also starts a local Prometheus on 127.0.0.1:9090 scraping both engines every
+#      second (Debian's prometheus binary; metrics kept in the state dir), to watch a scenario run.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -52,6 +54,7 @@ components() {  # every pid-file name the stack may own, in start order
   for s in "${SIMS[@]}"; do set -- $s; echo "sim-$1"; done
   for e in "${ENGINES[@]}"; do set -- $e; echo "engine-$1"; done
   echo haproxy
+  echo prometheus
 }
 
 any_alive() {
@@ -121,6 +124,23 @@ start_haproxy() {
     fail_with_log "haproxy" "$STATE/haproxy.log"
 }
 
+start_prometheus() {
+  command -v prometheus >/dev/null || die "prometheus not found (./dev.sh installs Debian's prometheus package)"
+  port_busy 9090 && die "port 9090 is already in use by something else"
+  cat > "$STATE/prometheus.yml" <<PROM
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: payment-engine
+    static_configs:
+      - targets: [$(for e in "${ENGINES[@]}"; do set -- $e; printf '"127.0.0.1:%s",' "$2"; done | sed 's/,$//')]
+PROM
+  start_bg prometheus "$STATE/prometheus.log" prometheus --config.file="$STATE/prometheus.yml" \
+    --storage.tsdb.path="$STATE/prometheus-data" --web.listen-address=127.0.0.1:9090
+  wait_until 20 "$(pid_of prometheus)" http_ok "http://127.0.0.1:9090/-/ready" 200 ||
+    fail_with_log "prometheus" "$STATE/prometheus.log"
+}
+
 cmd_status() {
   if [ ! -f "$STATE/$MARKER" ]; then
     say "down (no state dir at $STATE)"
@@ -143,6 +163,7 @@ print_urls() {
     for e in "${ENGINES[@]}"; do set -- $e; say "engine $1    http://127.0.0.1:$2"; done
     say "api         http://127.0.0.1:9999  (haproxy)"
   fi
+  if [ -f "$STATE/prometheus.pid" ]; then say "prometheus  http://127.0.0.1:9090  (dashboards: deploy/grafana)"; fi
 }
 
 cmd_up() {
@@ -168,6 +189,7 @@ cmd_up() {
   if [ -x "$ENGINE" ]; then
     for e in "${ENGINES[@]}"; do start_engine $e; done
     start_haproxy
+    if [ "${PROMETHEUS:-0}" = 1 ]; then start_prometheus; fi
   else
     say "$ENGINE does not exist: starting postgres and the simulators only"
   fi
@@ -193,6 +215,7 @@ cmd_down() {
     return 0
   fi
   [ -f "$STATE/$MARKER" ] || die "$STATE is not a stack state dir; refusing to touch it"
+  stop_pid prometheus
   stop_pid haproxy
   for e in "${ENGINES[@]}"; do set -- $e; stop_pid "engine-$1"; done
   for s in "${SIMS[@]}"; do set -- $s; stop_pid "sim-$1"; done

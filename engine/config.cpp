@@ -77,6 +77,9 @@ Config Config::from_env() {
   c.recorder_gather = env_ms("RECORDER_GATHER_MS", c.recorder_gather, 0, 1000);
   c.reconcile_interval = env_ms("RECONCILE_INTERVAL_MS", c.reconcile_interval, 0, 86400000);
   c.reconcile_delay = env_ms("RECONCILE_DELAY_MS", c.reconcile_delay, 0, 86400000);
+  // The idempotency window (today and yesterday) must still be there to check.
+  c.retention_days = static_cast<int>(env_int("RETENTION_DAYS", c.retention_days, 2, 36500));
+  c.partitions_ahead_days = static_cast<int>(env_int("PARTITIONS_AHEAD_DAYS", c.partitions_ahead_days, 1, 365));
   c.validate();
   return c;
 }

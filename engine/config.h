@@ -47,6 +47,10 @@ struct Config {
   std::chrono::milliseconds reconcile_interval{60000};  // RECONCILE_INTERVAL_MS: window compared with the processors; 0: off
   std::chrono::milliseconds reconcile_delay{60000};     // RECONCILE_DELAY_MS: the window ends this long ago (all settled)
 
+  // History (sql/006): daily partitions.
+  int retention_days = 7;  // RETENTION_DAYS: payments older than this many UTC days are dropped
+  int partitions_ahead_days = 2;  // PARTITIONS_AHEAD_DAYS: created ahead, hourly
+
   // Our right to send a payment ends this long before its lease does (clock rates, the write).
   std::chrono::milliseconds lease_margin() const { return lease / 10; }
 

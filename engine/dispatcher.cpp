@@ -64,7 +64,7 @@ void Dispatcher::transition(Job& j, const Event& e) {
         j.state = State::routing;
         j.target = e.processor;
         ++routing_[j.target];
-        recorder_->route({j.payment.correlation_id, j.lease, j.target, j.gen});
+        recorder_->route({j.payment.correlation_id, j.lease, j.target, j.requested_at_ms, j.gen});
         return;
       }
       break;
@@ -98,7 +98,7 @@ void Dispatcher::transition(Job& j, const Event& e) {
         j.state = State::unknown;
         j.unknown_base = e.at;
         ++unknown_count_;
-        recorder_->mark_unknown(j.payment.correlation_id, true);
+        recorder_->mark_unknown(j.payment.correlation_id, j.requested_at_ms, true);
         return schedule_resend(j, std::chrono::milliseconds(100));
       }
       break;
@@ -129,7 +129,7 @@ void Dispatcher::transition(Job& j, const Event& e) {
         --unknown_count_;
         log_event("info", "payment not held by its processor past the horizon: routing it again",
                   to_view(j.payment.correlation_id));
-        recorder_->mark_unknown(j.payment.correlation_id, false);
+        recorder_->mark_unknown(j.payment.correlation_id, j.requested_at_ms, false);
         j.tries = 0;
         return requeue(j, std::chrono::milliseconds(0));  // same requestedAt, any processor
       }

@@ -66,6 +66,7 @@ struct Ingress::LoopState {
   struct Withdrawal {
     std::vector<CorrelationId> ids;
     int64_t token;
+    int64_t requested_at_ms;  // tells the partition
     int backend_pid;
     std::string session;
   };
@@ -277,7 +278,7 @@ void Ingress::resolve(LoopState& st, std::shared_ptr<Batch> b, std::vector<size_
     if (!in_doubt) return;
     dispatcher_.unreserve(b->reserved);
     log_event("error", "ingress commit still in doubt: answered 503, to be withdrawn", std::to_string(ids.size()));
-    st.withdrawals.push_back({std::move(ids), b->token, b->backend_pid, b->session});
+    st.withdrawals.push_back({std::move(ids), b->token, b->requested_at_ms, b->backend_pid, b->session});
     withdraw(st);
   };
   if (!conn) return give_up();
@@ -290,7 +291,8 @@ void Ingress::resolve(LoopState& st, std::shared_ptr<Batch> b, std::vector<size_
     conn->exec(store::kEndSession,
                {std::to_string(b->backend_pid), b->session, std::to_string(cfg_.ingress_lookup_timeout.count())},
                deadline, [](net::PgReply&&) {});
-  conn->exec(store::kLookup, {store::uuid_array(ids), std::to_string(b->token)}, deadline,
+  conn->exec(store::kLookup, {store::uuid_array(ids), std::to_string(b->token), std::to_string(b->requested_at_ms)},
+             deadline,
              [this, b, which, in_doubt, give_up](net::PgReply&& r) {
                if (r.status != net::PgStatus::ok) return give_up();
                struct Found {
@@ -341,7 +343,7 @@ void Ingress::withdraw(LoopState& st) {
   conn->exec(store::kEndSession,
              {std::to_string(w.backend_pid), w.session, std::to_string(cfg_.db_statement_timeout.count() / 2)},
              SteadyClock::now() + cfg_.db_statement_timeout, [](net::PgReply&&) {});
-  conn->exec(store::kCompensate, {store::uuid_array(w.ids), std::to_string(w.token)},
+  conn->exec(store::kCompensate, {store::uuid_array(w.ids), std::to_string(w.token), std::to_string(w.requested_at_ms)},
              SteadyClock::now() + cfg_.db_statement_timeout, [this, &st](net::PgReply&& r) {
                st.withdrawing = false;
                if (r.status != net::PgStatus::ok) {

@@ -6,6 +6,7 @@
 //  - claims: messages visible in the queue (given back by a full or stopping instance, or whose
 //    lease expired because their instance died or stalled), as room frees up in memory;
 //  - reconciliation with the processors' books (reconcile.h);
+//  - history partitions: created ahead, dropped past retention (sql/006), hourly;
 //  - gauges for /metrics.
 #include <fmt/format.h>
 #include <simdjson.h>
@@ -23,6 +24,7 @@ constexpr std::chrono::seconds kEverySecond{1};
 // Without a backlog, expired leases are looked for this often: adoption after a crash takes a lease plus this.
 constexpr std::chrono::milliseconds kClaimInterval{500};
 constexpr std::chrono::milliseconds kHealthCallTimeout{2000};
+constexpr std::chrono::hours kPartitionsEvery{1};
 
 }  // namespace
 
@@ -45,6 +47,16 @@ void Dispatcher::tick() {
     publish_gauges();
   }
   if (!stopping_) reconciler_->tick();
+  if (now - last_partitions_ >= kPartitionsEvery) {
+    // Days ahead are created and days past retention dropped (sql/006); idempotent, and the
+    // instances serialise on a lock inside.
+    last_partitions_ = now;
+    recorder_->db().exec(store::kPartitions,
+                         {std::to_string(cfg_.partitions_ahead_days), std::to_string(cfg_.retention_days)},
+                         SteadyClock::now() + cfg_.db_statement_timeout, [](net::PgReply&& r) {
+                           if (r.status != net::PgStatus::ok) log_event("warn", "partition maintenance failed", r.error);
+                         });
+  }
   loop_.add_timer(cfg_.tick, [this] { tick(); });
 }
 

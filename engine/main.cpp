@@ -26,7 +26,7 @@ void init_database(const Config& cfg) {
   auto deadline = SteadyClock::now() + std::chrono::seconds(60);
   for (;;) {
     try {
-      store::init(cfg.database_url, cfg.db_connect_timeout);
+      store::init(cfg.database_url, cfg.db_connect_timeout, cfg.partitions_ahead_days, cfg.retention_days);
       return;
     } catch (const std::exception& e) {
       if (SteadyClock::now() > deadline) throw;

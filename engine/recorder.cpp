@@ -104,12 +104,15 @@ void Recorder::flush_routes() {
   if (routes_.in_flight || routes_.pending.empty()) return;
   routes_.in_flight = true;
   auto items = take(routes_.pending);
-  std::vector<int64_t> procs;
-  for (const auto& r : items) procs.push_back(r.processor);
+  std::vector<int64_t> procs, reqs;
+  for (const auto& r : items) {
+    procs.push_back(r.processor);
+    reqs.push_back(r.requested_at_ms);
+  }
   // Parameters first: the callback below takes `items` over (argument order is unspecified).
   std::vector<std::string> params{store::int_array(lease_ids(items)), store::int_array(lease_cts(items)),
                                   store::uuid_array(cids(items)), store::int_array(procs),
-                                  std::to_string(cfg_.lease.count())};
+                                  std::to_string(cfg_.lease.count()), store::int_array(reqs)};
   auto issued = net::Clock::now();
   durable_->exec(store::kRoute, std::move(params), deadline(), [this, items = std::move(items), issued](net::PgReply&& rep) {
                    routes_.in_flight = false;
@@ -217,8 +220,8 @@ void Recorder::flush_records() {
       });
 }
 
-void Recorder::mark_unknown(const CorrelationId& cid, bool unknown) {
-  marks_.pending.emplace_back(cid, unknown);
+void Recorder::mark_unknown(const CorrelationId& cid, int64_t requested_at_ms, bool unknown) {
+  marks_.pending.push_back({cid, requested_at_ms, unknown});
   flush_marks();
 }
 
@@ -226,16 +229,21 @@ void Recorder::flush_marks() {
   if (marks_.in_flight || marks_.pending.empty()) return;
   marks_.in_flight = true;
   // One statement per value: those becoming unknown and those no longer so.
-  const bool value = marks_.pending.front().second;
+  const bool value = marks_.pending.front().unknown;
   std::vector<CorrelationId> ids;
-  std::vector<std::pair<CorrelationId, bool>> rest;
-  for (auto& [cid, v] : marks_.pending) {
-    if (v == value) ids.push_back(cid);
-    else rest.emplace_back(cid, v);
+  std::vector<int64_t> reqs;
+  std::vector<Mark> rest;
+  for (auto& m : marks_.pending) {
+    if (m.unknown != value) {
+      rest.push_back(m);
+      continue;
+    }
+    ids.push_back(m.cid);
+    reqs.push_back(m.requested_at_ms);
   }
   marks_.pending.swap(rest);
-  durable_->exec(store::kMarkUnknown, {store::uuid_array(ids), value ? "true" : "false"}, deadline(),
-                 [this](net::PgReply&&) {
+  durable_->exec(store::kMarkUnknown, {store::uuid_array(ids), value ? "true" : "false", store::int_array(reqs)},
+                 deadline(), [this](net::PgReply&&) {
                    marks_.in_flight = false;
                    flush_marks();
                  });

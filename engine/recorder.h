@@ -35,7 +35,8 @@ class Recorder {
     CorrelationId cid;
     pgq::Lease lease;
     int processor;
-    uint32_t gen;  // the dispatcher's job generation, echoed back
+    int64_t requested_at_ms;  // tells the payment's partition
+    uint32_t gen;             // the dispatcher's job generation, echoed back
   };
   struct Record {
     CorrelationId cid;
@@ -64,7 +65,8 @@ class Recorder {
   void renew(Renew r);    // for another lease
   void release(Renew r);  // visible to every reader now; no result comes back
   void record(Record r);
-  void mark_unknown(const CorrelationId& cid, bool unknown);  // for status only: no result, no retry
+  // For GET /payments/{id} only: no result, no retry.
+  void mark_unknown(const CorrelationId& cid, int64_t requested_at_ms, bool unknown);
 
   // The durable connection, for the janitor's own statements (claims, health, gauges).
   net::PgConn& db() { return *durable_; }
@@ -90,7 +92,12 @@ class Recorder {
   Batch<Route> routes_;
   Batch<Renew> renewals_, releases_;
   Batch<Record> records_;
-  Batch<std::pair<CorrelationId, bool>> marks_;
+  struct Mark {
+    CorrelationId cid;
+    int64_t requested_at_ms;
+    bool unknown;
+  };
+  Batch<Mark> marks_;
   bool record_timer_ = false;
   int record_failures_ = 0;
 };

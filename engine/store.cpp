@@ -15,6 +15,8 @@ namespace {
 std::string at_ms(std::string_view ms) { return fmt::format("(timestamptz 'epoch' + ({}) * interval '1 millisecond')", ms); }
 // A timestamptz as epoch ms.
 std::string ms_of(std::string_view ts) { return fmt::format("(extract(epoch from {}) * 1000)::bigint", ts); }
+// The UTC day of an epoch-ms expression: a payment's partition (sql/006).
+std::string day_of(std::string_view ms) { return fmt::format("({} AT TIME ZONE 'UTC')::date", at_ms(ms)); }
 
 // libpq reads connect_timeout from the conninfo, whose two syntaxes append it differently.
 std::string with_connect_timeout(const std::string& url, std::chrono::milliseconds t) {
@@ -39,10 +41,12 @@ const pgq::Statements& queue() {
   return q;
 }
 
-void init(const std::string& url, std::chrono::milliseconds connect_timeout) {
+void init(const std::string& url, std::chrono::milliseconds connect_timeout, int ahead_days, int keep_days) {
   pqxx::connection conn(with_connect_timeout(url, connect_timeout));
   migrations::apply(conn);
   pgq::create_queue(conn, kQueue, {pgq::Payload::text, 0});
+  pqxx::nontransaction tx(conn);
+  tx.exec_params("SELECT payeng_partitions($1, $2)", ahead_days, keep_days);
 }
 
 std::string session_setup(bool durable_commits, std::chrono::milliseconds statement_timeout) {
@@ -76,46 +80,54 @@ Statements ingress_statements() {
        fmt::format(
            "WITH input AS (SELECT t.cid, t.amt, t.vt, t.proc, t.i FROM"
            "   unnest($1::uuid[], $2::bigint[], $4::bigint[], $5::smallint[]) WITH ORDINALITY AS t(cid, amt, vt, proc, i)),"
-           " ins AS (INSERT INTO payments AS p (correlation_id, amount_cents, requested_at, processor, accept_token)"
-           "   SELECT cid, amt, {req}, nullif(proc, -1), $6 FROM input ORDER BY i"
-           "   ON CONFLICT (correlation_id) DO UPDATE SET retried = true WHERE p.amount_cents = EXCLUDED.amount_cents"
-           "   RETURNING p.correlation_id, p.xmax = 0 AS created),"
+           // The idempotency window: today's key catches a repeat race-free; yesterday is checked here.
+           " earlier AS (SELECT p.correlation_id, p.amount_cents FROM payments p JOIN input ON p.correlation_id = input.cid"
+           "   WHERE p.accepted_on = {day} - 1),"
+           " ins AS (INSERT INTO payments AS p (correlation_id, amount_cents, requested_at, accepted_on, processor, accept_token)"
+           "   SELECT cid, amt, {req}, {day}, nullif(proc, -1), $6 FROM input"
+           "   WHERE cid NOT IN (SELECT correlation_id FROM earlier) ORDER BY i"
+           "   ON CONFLICT (correlation_id, accepted_on) DO UPDATE SET retried = true"
+           "   WHERE p.amount_cents = EXCLUDED.amount_cents"
+           "   RETURNING p.correlation_id, NOT p.retried AS created),"  // a repeat was just marked retried
            " sent AS ({send})"
-           " SELECT sent.msg_id, coalesce(ins.created, false), p.amount_cents FROM input"
+           " SELECT sent.msg_id, coalesce(ins.created, false), coalesce(p.amount_cents, earlier.amount_cents) FROM input"
            " LEFT JOIN ins ON ins.correlation_id = input.cid"
            " LEFT JOIN sent ON left(sent.message, 36) = input.cid::text"
-           " LEFT JOIN payments p ON p.correlation_id = input.cid"
+           " LEFT JOIN earlier ON earlier.correlation_id = input.cid"
+           " LEFT JOIN payments p ON p.correlation_id = input.cid AND p.accepted_on = {day}"
            " ORDER BY input.i",
-           fmt::arg("req", at_ms("$3::bigint")),
-           fmt::arg("send", q.send("SELECT input.cid::text || ' ' || input.amt, input.vt FROM ins"
+           fmt::arg("req", at_ms("$3::bigint")), fmt::arg("day", day_of("$3::bigint")),
+           fmt::arg("send", q.send("SELECT input.cid::text || ' ' || input.amt || ' ' || $3::bigint, input.vt FROM ins"
                                    " JOIN input ON input.cid = ins.correlation_id WHERE ins.created ORDER BY input.i")))},
       // After an in-doubt statement: the server process that ran it ($1, session $2) may still be
       // running it (a deadline passed, not the process). It is ended, waiting up to $3 ms, before
       // anyone concludes from what is committed: afterwards nothing of it can still commit.
       {kEndSession, "SELECT pg_terminate_backend(pid, $3::bigint) FROM pg_stat_activity"
                     " WHERE pid = $1 AND application_name = $2"},
-      // After an in-doubt accept: which of these payments exist, whether our statement created
-      // them ($2 its token), and their message if it is still untouched.
+      // After an in-doubt accept ($3 its requestedAt): which of these payments exist in the
+      // idempotency window, whether our statement created them ($2 its token), and their message
+      // if it is still untouched.
       {kLookup,
        fmt::format("SELECT p.correlation_id::text, p.amount_cents, coalesce(p.accept_token = $2, false), m.msg_id, m.read_ct"
                    " FROM payments p LEFT JOIN {q} m ON left(m.message, 36) = p.correlation_id::text"
-                   " WHERE p.correlation_id = ANY($1::uuid[])",
-                   fmt::arg("q", q.table()))},
-      // Withdraws payments that our in-doubt accept ($2) may have committed although their client
+                   " WHERE p.correlation_id = ANY($1::uuid[]) AND p.accepted_on BETWEEN {day} - 1 AND {day}",
+                   fmt::arg("q", q.table()), fmt::arg("day", day_of("$3::bigint")))},
+      // Withdraws payments that our in-doubt accept ($2, of requestedAt $3) may have committed although their client
       // was answered 503: only while nobody has touched them (message never read, no duplicate
       // POST answered 2XX meanwhile). Both rows are locked first, so neither can change in between.
       {kCompensate,
        fmt::format("WITH cand AS (SELECT m.msg_id, p.correlation_id FROM payments p"
                    "   JOIN {q} m ON left(m.message, 36) = p.correlation_id::text"
-                   "   WHERE p.correlation_id = ANY($1::uuid[]) AND p.accept_token = $2 AND NOT p.retried AND m.read_ct = 0"
-                   "   FOR UPDATE OF p, m),"
+                   "   WHERE p.correlation_id = ANY($1::uuid[]) AND p.accepted_on = {day} AND p.accept_token = $2"
+                   "   AND NOT p.retried AND m.read_ct = 0 FOR UPDATE OF p, m),"
                    " dm AS (DELETE FROM {q} m USING cand WHERE m.msg_id = cand.msg_id),"
                    " dp AS (DELETE FROM payments p USING cand WHERE p.correlation_id = cand.correlation_id"
-                   "   RETURNING p.correlation_id)"
+                   "   AND p.accepted_on = {day} RETURNING p.correlation_id)"
                    // Withdrawn, and how many our statement had committed (the snapshot predates the deletes).
                    " SELECT (SELECT count(*) FROM dp),"
-                   " (SELECT count(*) FROM payments p WHERE p.correlation_id = ANY($1::uuid[]) AND p.accept_token = $2)",
-                   fmt::arg("q", q.table()))},
+                   " (SELECT count(*) FROM payments p WHERE p.correlation_id = ANY($1::uuid[]) AND p.accepted_on = {day}"
+                   "   AND p.accept_token = $2)",
+                   fmt::arg("q", q.table()), fmt::arg("day", day_of("$3::bigint")))},
   };
 }
 
@@ -127,21 +139,27 @@ Statements dispatcher_statements() {
       {kClaim, fmt::format("WITH m(msg_id, read_ct, enqueued_ms, vt_ms, message) AS ({read})"
                            " SELECT m.msg_id, m.read_ct, m.message, {req}, coalesce(p.processor, -1),"
                            " p.unknown_since IS NOT NULL"
-                           " FROM m LEFT JOIN payments p ON p.correlation_id = left(m.message, 36)::uuid",
-                           fmt::arg("read", q.read("$1", "$2")), fmt::arg("req", ms_of("p.requested_at")))},
-      // $1 msg_ids, $2 read_cts, $3 ids, $4 processors, $5 lease (ms): for the messages still ours,
-      // records the route and renews the lease. Returns the msg_ids that were ours.
+                           " FROM m LEFT JOIN payments p ON p.correlation_id = left(m.message, 36)::uuid"
+                           "   AND p.accepted_on = {day}",
+                           fmt::arg("read", q.read("$1", "$2")), fmt::arg("req", ms_of("p.requested_at")),
+                           fmt::arg("day", day_of("split_part(m.message, ' ', 3)::bigint")))},
+      // $1 msg_ids, $2 read_cts, $3 ids, $4 processors, $5 lease (ms), $6 requestedAt (ms): for the
+      // messages still ours, records the route and renews the lease. Returns the msg_ids that were ours.
       {kRoute, fmt::format("WITH owned AS ({renew}),"
                            " upd AS (UPDATE payments p SET processor = t.proc, unknown_since = NULL"
-                           "   FROM unnest($1::bigint[], $3::uuid[], $4::smallint[]) AS t(id, cid, proc)"
-                           "   JOIN owned ON owned.msg_id = t.id WHERE p.correlation_id = t.cid)"
+                           "   FROM unnest($1::bigint[], $3::uuid[], $4::smallint[], $6::bigint[]) AS t(id, cid, proc, req)"
+                           "   JOIN owned ON owned.msg_id = t.id WHERE p.correlation_id = t.cid AND p.accepted_on = {day})"
                            " SELECT msg_id FROM owned",
-                           fmt::arg("renew", q.set_vt_leased("$1", "$2", "$5")))},
+                           fmt::arg("renew", q.set_vt_leased("$1", "$2", "$5")), fmt::arg("day", day_of("t.req")))},
       // $1 msg_ids, $2 read_cts, $3 lease (ms; 0 gives the message back). Returns those still ours.
       {kRenew, q.set_vt_leased("$1", "$2", "$3")},
-      // $1 ids, $2 unknown or not: for GET /payments/{id} and for whoever adopts the payment.
-      {kMarkUnknown, "UPDATE payments SET unknown_since = CASE WHEN $2 THEN clock_timestamp() END"
-                     " WHERE correlation_id = ANY($1::uuid[])"},
+      // $1 ids, $2 unknown or not, $3 their requestedAt (ms): for GET /payments/{id}.
+      {kMarkUnknown, fmt::format("UPDATE payments p SET unknown_since = CASE WHEN $2 THEN clock_timestamp() END"
+                                 " FROM unnest($1::uuid[], $3::bigint[]) AS t(cid, req)"
+                                 " WHERE p.correlation_id = t.cid AND p.accepted_on = {}",
+                                 day_of("t.req"))},
+      // $1 days ahead, $2 days kept (sql/006).
+      {kPartitions, "SELECT payeng_partitions($1, $2)"},
       // Health coordination (sql/002): the conditional UPDATE claims processor $1's window for
       // instance $2 if the last claim is older than $3 ms.
       {kClaimHealth, "UPDATE processor_health SET checked_at = clock_timestamp(), checked_by = $2"
@@ -183,10 +201,10 @@ Statements recorder_statements() {
                        " owned AS ({remove}),"
                        " ins AS (INSERT INTO processed_payments (correlation_id, processor, amount_cents, requested_at)"
                        "   SELECT t.cid, t.proc, t.amt, {req} FROM t JOIN owned ON owned.msg_id = t.id"
-                       "   ON CONFLICT (correlation_id) DO NOTHING RETURNING correlation_id)"
+                       "   ON CONFLICT (correlation_id, requested_at) DO NOTHING RETURNING correlation_id)"
                        " SELECT t.id, owned.msg_id IS NOT NULL, d.correlation_id IS NOT NULL FROM t"
                        " LEFT JOIN owned ON owned.msg_id = t.id"
-                       " LEFT JOIN processed_payments d ON d.correlation_id = t.cid",
+                       " LEFT JOIN processed_payments d ON d.correlation_id = t.cid AND d.requested_at = {req}",
                        fmt::arg("remove", q.remove_leased("$1", "$2")), fmt::arg("req", at_ms("t.req")))}};
 }
 
@@ -198,7 +216,8 @@ Statements reader_statements() {
       {kStatus, fmt::format("SELECT p.amount_cents, {}, {}, coalesce(p.processor, -1), p.unknown_since IS NOT NULL,"
                             " coalesce(d.processor, -1), {} FROM payments p"
                             " LEFT JOIN processed_payments d ON d.correlation_id = p.correlation_id"
-                            " WHERE p.correlation_id = $1::uuid",
+                            "   AND d.requested_at = p.requested_at"
+                            " WHERE p.correlation_id = $1::uuid ORDER BY p.accepted_on DESC LIMIT 1",
                             ms_of("p.received_at"), ms_of("p.requested_at"), ms_of("d.processed_at"))},
       // Payments of the window accepted in the last $3 ms, routed and not recorded yet: they may
       // land on a processor any moment.
@@ -206,7 +225,9 @@ Statements reader_statements() {
        fmt::format("SELECT count(*) FROM payments p"
                    " WHERE p.requested_at BETWEEN greatest({from}, clock_timestamp() - $3::bigint * interval '1 millisecond')"
                    "   AND {to} AND p.processor IS NOT NULL"
-                   " AND NOT EXISTS (SELECT 1 FROM processed_payments d WHERE d.correlation_id = p.correlation_id)",
+                   "   AND p.accepted_on >= (clock_timestamp() AT TIME ZONE 'UTC')::date - 1"
+                   " AND NOT EXISTS (SELECT 1 FROM processed_payments d WHERE d.correlation_id = p.correlation_id"
+                   "   AND d.requested_at = p.requested_at)",
                    fmt::arg("from", at_ms("$1::bigint")), fmt::arg("to", at_ms("$2::bigint")))},
       {kPurge, fmt::format("TRUNCATE processed_payments, payments, {}", q.table())},
   };
@@ -214,9 +235,10 @@ Statements reader_statements() {
 
 bool decode_message(std::string_view text, PaymentRequest& out) {
   if (text.size() < 38 || text[36] != ' ' || !parse_uuid(text.substr(0, 36), out.correlation_id)) return false;
-  auto num = text.substr(37);
+  auto rest = text.substr(37);
+  auto num = rest.substr(0, rest.find(' '));  // then the requestedAt (ms), which the claim reads itself
   auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), out.amount_cents);
-  return ec == std::errc{} && p == num.data() + num.size() && out.amount_cents > 0;
+  return ec == std::errc{} && p == num.data() + num.size() && out.amount_cents > 0 && !num.empty();
 }
 
 std::string uuid_array(const std::vector<CorrelationId>& ids) {

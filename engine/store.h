@@ -29,9 +29,10 @@ namespace engine::store {
 inline constexpr const char* kQueue = "payments";
 const pgq::Statements& queue();
 
-// Applies migrations and creates the queue: idempotent, safe for instances starting together.
-// Blocking (start-up only), each attempt bounded by connect_timeout.
-void init(const std::string& url, std::chrono::milliseconds connect_timeout);
+// Applies migrations, creates the queue and the history partitions around today (sql/006):
+// idempotent, safe for instances starting together. Blocking (start-up only), bounded by
+// connect_timeout.
+void init(const std::string& url, std::chrono::milliseconds connect_timeout, int ahead_days, int keep_days);
 
 // Session settings of every engine connection; `durable_commits` false only for the recorder's
 // connection (see recorder.h for why losing its last commits in a crash is safe).
@@ -64,8 +65,10 @@ inline constexpr const char* kStatus = "eng.status";
 inline constexpr const char* kReconcileClaim = "eng.reconcile_claim";
 inline constexpr const char* kReconcileReport = "eng.reconcile_report";
 inline constexpr const char* kReconcileRead = "eng.reconcile_read";
+inline constexpr const char* kPartitions = "eng.partitions";
 
-// Queue message layout (compact text, see bench/README.md): "<uuid> <amount_cents>".
+// Queue message layout (compact text, see bench/README.md): "<uuid> <amount_cents> <requestedAt ms>"
+// (the last field tells whoever claims it which partition holds its payment).
 bool decode_message(std::string_view text, PaymentRequest& out);
 
 // Parameter encoders: N values travel as ONE array parameter, so a batch is one statement.

@@ -1,6 +1,8 @@
 // Black-box tests of the engine's HTTP API against the real binary, a real PostgreSQL and the
 // processor simulators: the happy path, every kind of bad input, idempotency, summary bounds, purge.
+#include <cstring>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "tests/support/stack_fixture.h"
@@ -193,4 +195,27 @@ TEST_CASE("metrics pass promtool check metrics") {
   CHECK(rc == 0);
   std::remove(path.c_str());
   std::remove(out.c_str());
+}
+
+TEST_CASE("the Grafana dashboard queries only metrics the engine exports") {
+  Stack s;
+  auto m = s.client().Get("/metrics");
+  REQUIRE(m);
+  std::ifstream f(std::string(SOURCE_DIR) + "/deploy/grafana/dashboards/payment-engine.json");
+  REQUIRE(f);
+  std::stringstream dash;
+  dash << f.rdbuf();
+  const std::string text = dash.str();
+  std::regex name(R"(\b((?:http|payments|processor|db)_[a-z_]+)\b)");
+  int checked = 0;
+  for (std::sregex_iterator it(text.begin(), text.end(), name), end; it != end; ++it) {
+    std::string metric = (*it)[1];
+    for (const char* suffix : {"_bucket", "_sum", "_count"})
+      if (metric.size() > strlen(suffix) && metric.compare(metric.size() - strlen(suffix), strlen(suffix), suffix) == 0)
+        metric.resize(metric.size() - strlen(suffix));
+    INFO(metric);
+    CHECK(m->body.find("# TYPE " + metric + " ") != std::string::npos);
+    ++checked;
+  }
+  CHECK(checked > 20);
 }

@@ -77,6 +77,8 @@ TEST_CASE("queue messages as the accept statement writes them decode and garbage
   REQUIRE(engine::store::decode_message(text, back));
   CHECK(back.amount_cents == 2005);
   CHECK(back.correlation_id == p.correlation_id);
+  REQUIRE(engine::store::decode_message(kId + " 2005 1763948576217", back));  // with its requestedAt
+  CHECK(back.amount_cents == 2005);
   for (const char* bad : {"", "x", "4a7901b8-7d26-4d9d-aa19-000000000001", "4a7901b8-7d26-4d9d-aa19-000000000001 ",
                           "4a7901b8-7d26-4d9d-aa19-000000000001 12x", "4a7901b8-7d26-4d9d-aa19-000000000001 0"})
     CHECK_FALSE(engine::store::decode_message(bad, back));

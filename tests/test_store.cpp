@@ -26,12 +26,16 @@ std::string ids(std::initializer_list<int> ns) {
 }
 std::string ints(std::initializer_list<int64_t> v) { return store::int_array(std::vector<int64_t>(v)); }
 
+// Payments live in daily partitions around today (sql/006): the tests' requestedAt is today.
+const int64_t kReq = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+
 // A connection prepared like the engine's, running the statements with libpqxx.
 struct Db {
   testpg::Schema schema;
   pqxx::connection conn{schema.conninfo};
   Db() {
-    store::init(schema.conninfo, 2s);
+    store::init(schema.conninfo, 2s, 2, 7);
     {
       pqxx::nontransaction tx(conn);
       tx.exec(store::session_setup(true, 5s));
@@ -54,7 +58,7 @@ struct Db {
   }
   // accept: ids n.., cents, vt per row, route per row, token.
   pqxx::result accept(std::initializer_list<int> ns, std::initializer_list<int64_t> cents, std::initializer_list<int64_t> vt,
-                      std::initializer_list<int64_t> route, int64_t token = 7, int64_t requested_at = 1752582896123) {
+                      std::initializer_list<int64_t> route, int64_t token = 7, int64_t requested_at = kReq) {
     return run(store::kAccept, ids(ns), ints(cents), requested_at, ints(vt), ints(route), token);
   }
 };
@@ -63,7 +67,7 @@ struct Db {
 
 TEST_CASE("init is idempotent and accept tells created duplicate and conflict apart") {
   Db db;
-  store::init(db.schema.conninfo, 2s);  // a second instance starting: nothing changes
+  store::init(db.schema.conninfo, 2s, 2, 7);  // a second instance starting: nothing changes
   auto first = db.accept({1, 2}, {100, 200}, {10000, 0}, {0, -1});
   REQUIRE(first.size() == 2);
   CHECK(first[0][1].as<bool>());
@@ -83,7 +87,19 @@ TEST_CASE("init is idempotent and accept tells created duplicate and conflict ap
   // A duplicate answered 2XX marks the payment: it can never be withdrawn.
   CHECK(db.count("SELECT count(*) FROM payments WHERE retried") == 1);
   // One requestedAt per payment, set once.
-  CHECK(db.count("SELECT count(*) FROM payments WHERE requested_at = timestamptz 'epoch' + interval '1752582896123 ms'") == 3);
+  CHECK(db.count(fmt::format("SELECT count(*) FROM payments WHERE requested_at = timestamptz 'epoch' + interval '{} ms'", kReq)) == 3);
+}
+
+TEST_CASE("the idempotency window is the current UTC day and the one before") {
+  Db db;
+  const int64_t day = 86400000;
+  db.accept({1}, {100}, {0}, {-1}, 7, kReq - day);      // yesterday
+  db.accept({2}, {200}, {0}, {-1}, 7, kReq - 2 * day);  // the day before
+  auto again = db.accept({1, 2}, {100, 200}, {0, 0}, {-1, -1}, 8, kReq);
+  CHECK_FALSE(again[0][1].as<bool>());  // yesterday's: a duplicate
+  CHECK(again[0][2].as<int64_t>() == 100);
+  CHECK(again[1][1].as<bool>());        // older than the window: a new payment (documented)
+  CHECK(db.count("SELECT count(*) FROM payments WHERE correlation_id = '11111111-2222-4333-8444-000000000001'") == 1);
 }
 
 TEST_CASE("record is fenced by the lease and idempotent and keeps the exact requestedAt") {
@@ -93,7 +109,7 @@ TEST_CASE("record is fenced by the lease and idempotent and keeps the exact requ
   // Payment 2's lease is lost: another reader took its message (read_ct 1).
   db.count(fmt::format("WITH u AS (UPDATE pgq_q_payments SET read_ct = 1 WHERE msg_id = {} RETURNING 1) SELECT count(*) FROM u", m2));
   auto rec = db.run(store::kRecord, ints({m1, m2}), ints({0, 0}), ids({1, 2}), ints({1, 1}), ints({2005, 2005}),
-                    ints({1752582896123, 1752582896123}));
+                    ints({kReq, kReq}));
   REQUIRE(rec.size() == 2);
   for (const auto& row : rec) {
     if (row[0].as<int64_t>() == m1) CHECK(row[1].as<bool>());        // ours: recorded
@@ -102,17 +118,17 @@ TEST_CASE("record is fenced by the lease and idempotent and keeps the exact requ
   CHECK(db.count("SELECT count(*) FROM processed_payments") == 1);
   CHECK(db.count("SELECT count(*) FROM pgq_q_payments") == 1);  // only payment 2's is left
   // The same record again (an in-doubt commit retried): nothing changes, and it says "already".
-  auto again = db.run(store::kRecord, ints({m1}), ints({0}), ids({1}), ints({1}), ints({2005}), ints({1752582896123}));
+  auto again = db.run(store::kRecord, ints({m1}), ints({0}), ids({1}), ints({1}), ints({2005}), ints({kReq}));
   CHECK_FALSE(again[0][1].as<bool>());
   CHECK(again[0][2].as<bool>());
   CHECK(db.count("SELECT count(*) FROM processed_payments") == 1);
   // Inclusive bounds to the millisecond.
-  auto s = db.run(store::kSummary, 1752582896123, 1752582896123);
+  auto s = db.run(store::kSummary, kReq, kReq);
   REQUIRE(s.size() == 1);
   CHECK(s[0][0].as<int>() == 1);
   CHECK(s[0][2].as<int64_t>() == 2005);
-  CHECK(db.run(store::kSummary, 1752582896124, store::kMaxMs).empty());
-  CHECK(db.run(store::kSummary, store::kMinMs, 1752582896122).empty());
+  CHECK(db.run(store::kSummary, kReq + 1, store::kMaxMs).empty());
+  CHECK(db.run(store::kSummary, store::kMinMs, kReq - 1).empty());
 }
 
 TEST_CASE("route and renew change only messages whose lease is still ours") {
@@ -120,7 +136,7 @@ TEST_CASE("route and renew change only messages whose lease is still ours") {
   auto acc = db.accept({1, 2}, {100, 200}, {10000, 10000}, {-1, -1});
   const int64_t m1 = acc[0][0].as<int64_t>(), m2 = acc[1][0].as<int64_t>();
   db.count(fmt::format("WITH u AS (UPDATE pgq_q_payments SET read_ct = 1 WHERE msg_id = {} RETURNING 1) SELECT count(*) FROM u", m2));
-  auto routed = db.run(store::kRoute, ints({m1, m2}), ints({0, 0}), ids({1, 2}), ints({1, 0}), 10000);
+  auto routed = db.run(store::kRoute, ints({m1, m2}), ints({0, 0}), ids({1, 2}), ints({1, 0}), 10000, ints({kReq, kReq}));
   REQUIRE(routed.size() == 1);
   CHECK(routed[0][0].as<int64_t>() == m1);
   CHECK(db.count("SELECT count(*) FROM payments WHERE processor = 1") == 1);
@@ -139,7 +155,7 @@ TEST_CASE("claim leases visible payments with their route and requestedAt") {
   REQUIRE(got.size() == 2);
   for (const auto& row : got) {
     CHECK(row[1].as<int>() == 1);  // read once: the fencing token moved on
-    CHECK(row[3].as<int64_t>() == 1752582896123);
+    CHECK(row[3].as<int64_t>() == kReq);
     PaymentRequest p;
     REQUIRE(store::decode_message(row[2].as<std::string>(), p));
     CHECK(row[4].as<int>() == (p.amount_cents == 100 ? 0 : -1));  // payment 1 was routed to default
@@ -154,7 +170,7 @@ TEST_CASE("compensate withdraws only untouched payments of our own in-doubt acce
   db.accept({2}, {200}, {0}, {-1}, /*token=*/44);          // 2: a duplicate answered 2XX meanwhile
   db.count("WITH u AS (UPDATE pgq_q_payments SET read_ct = 1 WHERE left(message, 36) = "
            "'11111111-2222-4333-8444-000000000003' RETURNING 1) SELECT count(*) FROM u");  // 3: taken over by another instance
-  auto w = db.run(store::kCompensate, ids({1, 2, 3, 5, 9}), 42);
+  auto w = db.run(store::kCompensate, ids({1, 2, 3, 5, 9}), 42, kReq);
   CHECK(w[0][0].as<int64_t>() == 1);  // only payment 1
   CHECK(w[0][1].as<int64_t>() == 3);  // 1, 2, 3 were committed by statement 42
   CHECK(db.count("SELECT count(*) FROM payments") == 4);
@@ -166,7 +182,7 @@ TEST_CASE("lookup tells our in-doubt payments from others and finds their untouc
   Db db;
   db.accept({1}, {100}, {10000}, {0}, 42);
   db.accept({2}, {200}, {10000}, {0}, 43);
-  auto r = db.run(store::kLookup, ids({1, 2, 3}), 42);
+  auto r = db.run(store::kLookup, ids({1, 2, 3}), 42, kReq);
   REQUIRE(r.size() == 2);
   for (const auto& row : r) {
     bool first = row[0].as<std::string>().back() == '1';
@@ -210,19 +226,35 @@ TEST_CASE("in flight in window counts recent routed unrecorded payments of the w
   CHECK(db.run(store::kInFlightInWindow, now_ms + 1, now_ms + 1000, 3000)[0][0].as<int64_t>() == 0);
 }
 
-TEST_CASE("the summary is an index-only range scan") {
+TEST_CASE("the summary is an index-only range scan of the days it covers") {
   Db db;
   pqxx::nontransaction tx(db.conn);
-  // Index-only needs the visibility map, which a fresh table lacks until vacuumed.
-  tx.exec("INSERT INTO payments (correlation_id, amount_cents, requested_at)"
-          " SELECT ('11111111-2222-4333-8444-' || lpad(g::text, 12, '0'))::uuid, 100, now() FROM generate_series(1, 5000) g");
   tx.exec("INSERT INTO processed_payments (correlation_id, processor, amount_cents, requested_at)"
-          " SELECT correlation_id, 0, 100, now() - random() * interval '1 hour' FROM payments");
+          " SELECT ('11111111-2222-4333-8444-' || lpad(g::text, 12, '0'))::uuid, 0, 100,"
+          " now() - random() * interval '1 hour' FROM generate_series(1, 5000) g");
+  // Index-only needs the visibility map, which a fresh table lacks until vacuumed.
   tx.exec("VACUUM ANALYZE processed_payments");
-  std::string plan;
-  for (const auto& row : tx.exec("EXPLAIN EXECUTE \"eng.summary\"(" + std::to_string(1752582896000) + ", " +
-                                 std::to_string(1752582897000) + ")"))
-    plan += row[0].c_str() + std::string("\n");
-  CAPTURE(plan);
-  CHECK(plan.find("Index Only Scan using processed_payments_summary_idx") != std::string::npos);
+  for (int64_t span : {int64_t{15000}, int64_t{86400000}}) {  // the checker's 15 s window, a whole day
+    std::string plan;
+    for (const auto& row : tx.exec(fmt::format("EXPLAIN EXECUTE \"eng.summary\"({}, {})", kReq - span, kReq)))
+      plan += row[0].c_str() + std::string("\n");
+    CAPTURE(plan);
+    CHECK(plan.find("Index Only Scan using processed_payments_") != std::string::npos);
+    CHECK(plan.find("Seq Scan") == std::string::npos);
+    CHECK(plan.find("Subplans Removed") != std::string::npos);  // pruned to the days it covers
+  }
+}
+
+TEST_CASE("partitions are created ahead and dropped past retention") {
+  Db db;
+  auto partitions = [&](const char* table) {
+    return db.count(fmt::format("SELECT count(*) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent"
+                                " WHERE p.relname = '{}' AND p.relnamespace = (SELECT oid FROM pg_namespace"
+                                " WHERE nspname = current_schema())", table));
+  };
+  CHECK(partitions("payments") == 10);  // 7 days back, today, 2 ahead
+  CHECK(partitions("processed_payments") == 10);
+  db.count("SELECT count(*) FROM (SELECT payeng_partitions(5, 3)) x");
+  CHECK(partitions("payments") == 9);  // days 4-7 back dropped, 3 more ahead
+  CHECK(partitions("processed_payments") == 9);
 }

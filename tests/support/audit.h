@@ -30,20 +30,24 @@ struct AuditResult {
   int64_t duplicated = 0;           // held by both processors
   int64_t wrong_requested_at = 0;   // held, but not with the requestedAt recorded (or not recorded)
   int64_t wrong_amount = 0;         // held for another amount
-  int64_t held_unacknowledged = 0;  // not 2XX, yet held by a processor
+  int64_t held_unacknowledged = 0;  // not 2XX, yet held by a processor (a negative lag)
+  int64_t held_unanswered = 0;      // ... of which no answer came at all: cut in transit
   bool summary_agrees = false;
   int64_t settle_ms = 0;            // from the end of the load until everything was processed
 
-  bool clean() const {
-    return lost == 0 && duplicated == 0 && wrong_requested_at == 0 && wrong_amount == 0 && held_unacknowledged == 0 &&
-           summary_agrees;
+  bool clean() const { return clean_but_cut_in_transit() && held_unacknowledged == 0; }
+  // For a crash (kill -9): a request whose commit was done when the process died got no answer at
+  // all; its payment exists and is processed once. Anything answered must still be exact.
+  bool clean_but_cut_in_transit() const {
+    return lost == 0 && duplicated == 0 && wrong_requested_at == 0 && wrong_amount == 0 &&
+           held_unacknowledged == held_unanswered && summary_agrees;
   }
   std::string describe() const {
     return fmt::format(
         "accepted {} | not accepted {} | lost {} | duplicated {} | wrong requestedAt {} | wrong amount {} |"
-        " held unacknowledged {} | summary agrees {} | settled in {} ms",
+        " held unacknowledged {} (no answer at all: {}) | summary agrees {} | settled in {} ms",
         accepted, not_accepted, lost, duplicated, wrong_requested_at, wrong_amount, held_unacknowledged,
-        summary_agrees, settle_ms);
+        held_unanswered, summary_agrees, settle_ms);
   }
 };
 
@@ -85,7 +89,10 @@ inline AuditResult audit(const Stack& s, const std::vector<Posted>& posted,
     bool held_d = in_d != d.end(), held_f = in_f != f.end();
     if (!p.ok()) {
       ++a.not_accepted;
-      if (held_d || held_f) ++a.held_unacknowledged;
+      if (held_d || held_f) {
+        ++a.held_unacknowledged;
+        if (p.status == 0 && p.error != "connect_failed") ++a.held_unanswered;
+      }
       continue;
     }
     ++a.accepted;
