@@ -7,7 +7,12 @@
 # Env: STACK_DIR (state dir, default /tmp/payeng-stack), BUILD_DIR (default <repo>/build),
 #      PG_PORT (5433), FEE_DEFAULT (0.05), FEE_FALLBACK (0.15), ADMIN_TOKEN (123),
 #      PROMETHEUS=1 also starts a local Prometheus on 127.0.0.1:9090 scraping both engines every
-#      second (Debian's prometheus binary; metrics kept in the state dir), to watch a scenario run.
+#      second (Debian's prometheus binary; metrics kept in the state dir), to watch a scenario run;
+#      LIMITS=1 applies the challenge's resource rules without Docker (bench/limits.py): PostgreSQL
+#      with all its backends, each engine and haproxy each in a CPU cgroup with the quota their
+#      docker-compose.yml service gets; the runner and the simulators stay outside. Either way a
+#      sampler records each component's peak memory (and throttling) in usage.json, which the
+#      scenario runner copies into its result.json together with limits.json.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,6 +60,7 @@ components() {  # every pid-file name the stack may own, in start order
   for e in "${ENGINES[@]}"; do set -- $e; echo "engine-$1"; done
   echo haproxy
   echo prometheus
+  echo sampler
 }
 
 any_alive() {
@@ -190,6 +196,13 @@ cmd_up() {
     for e in "${ENGINES[@]}"; do start_engine $e; done
     start_haproxy
     if [ "${PROMETHEUS:-0}" = 1 ]; then start_prometheus; fi
+    if [ "${LIMITS:-0}" = 1 ]; then
+      [ "$(id -u)" -eq 0 ] || die "LIMITS=1 needs root (cgroups)"
+      /usr/bin/python3 "$REPO/bench/limits.py" apply "$STATE" "$REPO/docker-compose.yml" | sed 's/^/stack: /'
+    else
+      /usr/bin/python3 "$REPO/bench/limits.py" none "$STATE"
+    fi
+    start_bg sampler "$STATE/sampler.log" /usr/bin/python3 "$REPO/bench/limits.py" sample "$STATE"
   else
     say "$ENGINE does not exist: starting postgres and the simulators only"
   fi
@@ -215,6 +228,7 @@ cmd_down() {
     return 0
   fi
   [ -f "$STATE/$MARKER" ] || die "$STATE is not a stack state dir; refusing to touch it"
+  stop_pid sampler
   stop_pid prometheus
   stop_pid haproxy
   for e in "${ENGINES[@]}"; do set -- $e; stop_pid "engine-$1"; done
@@ -222,6 +236,7 @@ cmd_down() {
   if [ -f "$STATE/pgdata/postmaster.pid" ]; then
     as_pg "$PGBIN/pg_ctl" -D "$STATE/pgdata" -m fast -w -t 30 stop >/dev/null 2>&1 || stop_pid postgres
   fi
+  [ "$(id -u)" -eq 0 ] && /usr/bin/python3 "$REPO/bench/limits.py" remove "$STATE" 2>/dev/null || true
   rm -rf "$STATE"
   say "down"
 }

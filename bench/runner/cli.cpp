@@ -11,7 +11,7 @@ namespace scenario {
 std::string cli_usage() {
   return "usage: scenario_runner [--preset smoke|preview|final] [--target URL] [--default URL] [--fallback URL]\n"
          "                       [--token T] [--vus N] [--duration S] [--no-stages] [--direct] [--fees D,F]\n"
-         "                       [--threads N] [--out DIR] [--quiet]\n"
+         "                       [--threads N] [--out DIR] [--stack-dir DIR] [--quiet]\n"
          "  --target    engine or load balancer (default http://127.0.0.1:9999)\n"
          "  --default   default processor simulator (default http://127.0.0.1:8001)\n"
          "  --fallback  fallback processor simulator (default http://127.0.0.1:8002)\n"
@@ -20,7 +20,9 @@ std::string cli_usage() {
          "  --direct    POST straight to the default simulator (adds requestedAt); no stages\n"
          "  --fees      fees used only if an admin summary lacks feePerTransaction (default 0.05,0.15)\n"
          "  --threads   event-loop threads for the virtual users (default 1)\n"
-         "  --out       output directory (default bench/results/<UTC timestamp>)\n";
+         "  --out       output directory (default bench/results/<UTC timestamp>)\n"
+         "  --stack-dir bench/stack.sh state dir: its limits.json and usage.json go into result.json\n"
+         "              (default /tmp/payeng-stack)\n";
 }
 
 namespace {
@@ -80,6 +82,7 @@ CliOptions parse_cli(const std::vector<std::string>& args) {
     else if (a == "--direct") o.cfg.direct = true;
     else if (a == "--quiet") o.cfg.progress = false;
     else if (a == "--out") o.out_dir = value();
+    else if (a == "--stack-dir") o.cfg.stack_dir = value();
     else if (a == "--fees") {
       const std::string& v = value();
       size_t comma = v.find(',');

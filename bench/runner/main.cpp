@@ -1,6 +1,8 @@
 // scenario_runner: the challenge's load test (SPEC section 3) against any base URL.
 #include <cstdio>
 #include <exception>
+#include <fstream>
+#include <sstream>
 
 #include "bench/runner/cli.h"
 #include "bench/runner/report.h"
@@ -18,7 +20,17 @@ int main(int argc, char** argv) {
     return 0;
   }
   try {
+    // What the stack ran under, read before (limits) and after (peaks) the run; "null" without a stack.
+    auto slurp = [&](const char* name) {
+      std::ifstream f(opt.cfg.stack_dir + "/" + name);
+      std::stringstream s;
+      s << f.rdbuf();
+      return f && !s.str().empty() ? s.str() : std::string("null");
+    };
+    const std::string limits = slurp("limits.json");
     scenario::RunResult r = scenario::run_scenario(opt.cfg);
+    r.limits_json = limits;
+    r.resources_json = slurp("usage.json");
     scenario::write_reports(r, opt.out_dir);
     std::fputs(scenario::summary_text(r).c_str(), stdout);
     std::printf("results      %s/{result.json,seconds.csv,chart.svg}\n", opt.out_dir.c_str());

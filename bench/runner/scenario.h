@@ -33,6 +33,9 @@ struct RunConfig {
   double consistency_every_s = 10;  // capped at duration / 4
   double lag_recheck_s = 5;
   bool progress = true;  // one status line on stderr every 10 s
+  // bench/stack.sh's state dir: its limits.json (which resource limits applied) and usage.json
+  // (each component's peak memory and throttling) go into result.json.
+  std::string stack_dir = "/tmp/payeng-stack";
 };
 
 // Applies a preset's VUs, duration and stages.
@@ -61,6 +64,7 @@ struct RunResult {
   std::vector<SecondStats> seconds;
   std::vector<Stage> stages;  // as applied (scaled)
   double wall_s = 0, cpu_s = 0;  // the runner's own CPU time (user + system)
+  std::string limits_json = "null", resources_json = "null";  // from the stack's state dir, as found
   std::vector<std::string> warnings;
 };
 
