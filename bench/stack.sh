@@ -8,6 +8,7 @@
 #      PG_PORT (5433), FEE_DEFAULT (0.05), FEE_FALLBACK (0.15), ADMIN_TOKEN (123),
 #      PROMETHEUS=1 also starts a local Prometheus on 127.0.0.1:9090 scraping both engines every
 #      second (Debian's prometheus binary; metrics kept in the state dir), to watch a scenario run;
+#      PG_STATS=1 loads pg_stat_statements and times WAL I/O (bench/latency.sh's breakdown);
 #      LIMITS=1 applies the challenge's resource rules without Docker (bench/limits.py): PostgreSQL
 #      with all its backends, each engine and haproxy each in a CPU cgroup with the quota their
 #      docker-compose.yml service gets; the runner and the simulators stay outside. Either way a
@@ -21,6 +22,7 @@ BUILD=${BUILD_DIR:-$REPO/build}
 PGBIN=/usr/lib/postgresql/15/bin
 PG_PORT=${PG_PORT:-5433}
 SIM=$BUILD/bench/processor/processor_sim
+FLOOR=$BUILD/bench/floor/floor_server
 ENGINE=$BUILD/payment_engine
 HAPROXY_CFG=$REPO/bench/haproxy.cfg
 MARKER=.payeng-stack  # only a directory carrying this file is ever deleted by `down`
@@ -58,6 +60,7 @@ components() {  # every pid-file name the stack may own, in start order
   echo postgres
   for s in "${SIMS[@]}"; do set -- $s; echo "sim-$1"; done
   for e in "${ENGINES[@]}"; do set -- $e; echo "engine-$1"; done
+  echo floor
   echo haproxy
   echo prometheus
   echo sampler
@@ -89,12 +92,18 @@ start_postgres() {
       fail_with_log "initdb" "$STATE/initdb.log"
   fi
   port_busy "$PG_PORT" && die "port $PG_PORT is already in use by something else"
+  # PG_STATS=1: pg_stat_statements and WAL I/O timing, for bench/latency.sh's breakdown.
+  local pg_stats=""
+  [ "${PG_STATS:-0}" = 1 ] && pg_stats="-c shared_preload_libraries=pg_stat_statements -c track_wal_io_timing=on"
   # Unix socket in the state dir, TCP on loopback only; fsync stays on (durability is the point).
   as_pg "$PGBIN/pg_ctl" -D "$data" -l "$STATE/postgres.log" -w -t 30 start \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $STATE -c fsync=on -c max_connections=100 -c autovacuum_naptime=5s -c jit=off -c checkpoint_timeout=30min -c max_wal_size=2GB" >/dev/null ||
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $STATE -c fsync=on -c max_connections=100 -c autovacuum_naptime=5s -c jit=off -c checkpoint_timeout=30min -c max_wal_size=2GB $pg_stats" >/dev/null ||
     fail_with_log "postgres" "$STATE/postgres.log"
   head -n1 "$data/postmaster.pid" > "$STATE/postgres.pid"
   wait_until 15 "" "$PGBIN/pg_isready" -q -h "$STATE" -p "$PG_PORT" || fail_with_log "postgres" "$STATE/postgres.log"
+  if [ "${PG_STATS:-0}" = 1 ]; then
+    as_pg psql -q -h "$STATE" -p "$PG_PORT" -U postgres -d postgres -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+  fi
 }
 
 start_sim() {  # name port fee
@@ -119,6 +128,11 @@ start_engine() {  # instance port
     "$ENGINE"
   wait_until 20 "$(pid_of "engine-$id")" http_ok "http://127.0.0.1:$port/health" 200 ||
     fail_with_log "engine $id" "$log"
+}
+
+start_floor() {  # the latency floor behind haproxy's /floor (bench/latency.sh)
+  port_busy 9003 && die "port 9003 is already in use by something else"
+  start_bg floor "$STATE/floor.log" "$FLOOR" --listen 127.0.0.1:9003
 }
 
 start_haproxy() {
@@ -194,6 +208,7 @@ cmd_up() {
   for s in "${SIMS[@]}"; do start_sim $s; done
   if [ -x "$ENGINE" ]; then
     for e in "${ENGINES[@]}"; do start_engine $e; done
+    [ -x "$FLOOR" ] && start_floor
     start_haproxy
     if [ "${PROMETHEUS:-0}" = 1 ]; then start_prometheus; fi
     if [ "${LIMITS:-0}" = 1 ]; then
@@ -231,6 +246,7 @@ cmd_down() {
   stop_pid sampler
   stop_pid prometheus
   stop_pid haproxy
+  stop_pid floor
   for e in "${ENGINES[@]}"; do set -- $e; stop_pid "engine-$1"; done
   for s in "${SIMS[@]}"; do set -- $s; stop_pid "sim-$1"; done
   if [ -f "$STATE/pgdata/postmaster.pid" ]; then

@@ -216,6 +216,14 @@ void Ingress::answer(Batch& b, size_t u, int status) {
 }
 
 void Ingress::on_committed(LoopState& st, std::shared_ptr<Batch> b, net::PgReply&& r) {
+  if (r.status == net::PgStatus::ok) {
+    auto& m = metrics();
+    for (const auto& it : b->items)
+      m.ingress_phase[Metrics::kQueued].observe_us(
+          std::chrono::duration_cast<std::chrono::microseconds>(r.sent - it.arrived).count());
+    m.ingress_phase[Metrics::kCommit].observe_us(
+        std::chrono::duration_cast<std::chrono::microseconds>(r.done - r.sent).count());
+  }
   switch (r.status) {
     case net::PgStatus::ok: {
       std::vector<Fresh> fresh;
@@ -233,6 +241,8 @@ void Ingress::on_committed(LoopState& st, std::shared_ptr<Batch> b, net::PgReply
           answer(*b, u, r.result.int64(row, 2) == b->unique[u].amount_cents ? 200 : 409);
         }
       }
+      metrics().ingress_phase[Metrics::kAnswered].observe_us(
+          std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - r.done).count());
       dispatcher_.unreserve(b->reserved - static_cast<int>(fresh.size()));
       if (!fresh.empty()) dispatcher_.submit(std::move(fresh));
       if (!unclear.empty()) resolve(st, b, std::move(unclear), false);

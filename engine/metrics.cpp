@@ -76,6 +76,12 @@ std::string Metrics::render() const {
   for (int r = 0; r < kRouteCount; ++r)
     histogram(out, "http_request_duration_seconds", fmt::format("route=\"{}\",", kRouteNames[r]), latency[r]);
 
+  header(out, "payments_ingress_phase_seconds", "histogram",
+         "A POST's time by phase: queued until its batch is sent, the commit statement, the answers.");
+  constexpr const char* kPhases[Metrics::kIngressPhases] = {"queued", "commit", "answered"};
+  for (int p = 0; p < Metrics::kIngressPhases; ++p)
+    histogram(out, "payments_ingress_phase_seconds", fmt::format("phase=\"{}\",", kPhases[p]), ingress_phase[p]);
+
   header(out, "payments_routed_total", "counter", "Routing decisions, by processor and reason.");
   for (int p = 0; p < 2; ++p)
     for (int r = 0; r < kReasonCount; ++r)
