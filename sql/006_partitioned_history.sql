@@ -41,6 +41,16 @@ CREATE TABLE processed_payments (
 ) PARTITION BY RANGE (requested_at);
 CREATE INDEX processed_payments_summary_idx ON processed_payments (requested_at) INCLUDE (processor, amount_cents);
 
+-- The partitions of one UTC day, in both tables (idempotent).
+CREATE FUNCTION payeng_partition_day(d date) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF payments FOR VALUES FROM (%L) TO (%L)',
+                 'payments_' || to_char(d, 'YYYYMMDD'), d, d + 1);
+  EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF processed_payments FOR VALUES FROM (%L) TO (%L)',
+                 'processed_payments_' || to_char(d, 'YYYYMMDD'),
+                 d::timestamp AT TIME ZONE 'UTC', (d + 1)::timestamp AT TIME ZONE 'UTC');
+END $$;
+
 -- Creates the daily partitions from `keep_days` ago to `ahead_days` ahead (UTC) and drops the
 -- ones older than that. Idempotent; instances calling it together serialise on a lock.
 CREATE FUNCTION payeng_partitions(ahead_days int, keep_days int) RETURNS void LANGUAGE plpgsql AS $$
@@ -51,11 +61,7 @@ DECLARE
 BEGIN
   PERFORM pg_advisory_xact_lock(hashtext('payeng_partitions'));
   FOR d IN SELECT generate_series(today - keep_days, today + ahead_days, interval '1 day')::date LOOP
-    EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF payments FOR VALUES FROM (%L) TO (%L)',
-                   'payments_' || to_char(d, 'YYYYMMDD'), d, d + 1);
-    EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF processed_payments FOR VALUES FROM (%L) TO (%L)',
-                   'processed_payments_' || to_char(d, 'YYYYMMDD'),
-                   d::timestamp AT TIME ZONE 'UTC', (d + 1)::timestamp AT TIME ZONE 'UTC');
+    PERFORM payeng_partition_day(d);
   END LOOP;
   FOR part IN
     SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
@@ -68,18 +74,8 @@ BEGIN
 END $$;
 
 -- The days the previous tables hold, then the usual window (7 days back, 2 ahead).
-DO $$
-DECLARE d date;
-BEGIN
-  FOR d IN SELECT DISTINCT (requested_at AT TIME ZONE 'UTC')::date FROM payments_v1
-           UNION SELECT DISTINCT (requested_at AT TIME ZONE 'UTC')::date FROM processed_payments_v1 LOOP
-    EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF payments FOR VALUES FROM (%L) TO (%L)',
-                   'payments_' || to_char(d, 'YYYYMMDD'), d, d + 1);
-    EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF processed_payments FOR VALUES FROM (%L) TO (%L)',
-                   'processed_payments_' || to_char(d, 'YYYYMMDD'),
-                   d::timestamp AT TIME ZONE 'UTC', (d + 1)::timestamp AT TIME ZONE 'UTC');
-  END LOOP;
-END $$;
+SELECT payeng_partition_day(d) FROM (SELECT (requested_at AT TIME ZONE 'UTC')::date FROM payments_v1
+                                     UNION SELECT (requested_at AT TIME ZONE 'UTC')::date FROM processed_payments_v1) AS v1(d);
 SELECT payeng_partitions(2, 7);
 
 INSERT INTO payments (correlation_id, amount_cents, received_at, requested_at, accepted_on, processor, unknown_since,
