@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <future>
 #include <random>
 #include <unordered_map>
 
@@ -24,17 +23,6 @@ constexpr std::chrono::milliseconds kWithdrawRetry{200};
 int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// Runs fn on `loop` and waits for it (the loop must be running).
-template <class F>
-void run_on(net::EventLoop& loop, F&& fn) {
-  std::promise<void> done;
-  loop.post([&] {
-    fn();
-    done.set_value();
-  });
-  done.get_future().wait();
 }
 
 }  // namespace
@@ -79,50 +67,31 @@ Ingress::Ingress(const Config& cfg, Dispatcher& dispatcher) : cfg_(cfg), dispatc
 Ingress::~Ingress() = default;
 
 void Ingress::start(net::HttpServer& server) {
-  for (int i = 0; i < server.thread_count(); ++i) {
-    auto st = std::make_unique<LoopState>();
-    st->loop = &server.loop(i);
-    LoopState* raw = st.get();
-    states_.push_back(std::move(st));
-    run_on(*raw->loop, [this, raw] {
-      net::PgConn::Options o;
-      o.conninfo = cfg_.database_url;
-      o.setup_sql = store::session_setup(true, cfg_.db_statement_timeout);
-      o.prepare = store::ingress_statements();
-      o.connect_timeout = cfg_.db_connect_timeout;
-      o.application_name = fmt::format("payeng{}-ingress", cfg_.instance_id);
-      for (int c = 0; c < cfg_.ingress_db_connections; ++c) {
-        auto conn = std::make_unique<net::PgConn>(*raw->loop, o);
-        conn->on_state = [this, raw](bool up) {
-          metrics().db_connections.fetch_add(up ? 1 : -1, std::memory_order_relaxed);
-          int before = raw->up;
-          raw->up += up ? 1 : -1;
-          if (before == 0 && raw->up > 0) loops_up_.fetch_add(1, std::memory_order_relaxed);
-          if (before > 0 && raw->up == 0) loops_up_.fetch_sub(1, std::memory_order_relaxed);
-          if (up) withdraw(*raw);
-        };
-        conn->start();
-        raw->conns.push_back(std::move(conn));
-      }
-    });
-  }
+  loops_.start(server, [this](net::EventLoop& loop, LoopState& st) {
+    st.loop = &loop;
+    auto o = store::connection(cfg_, "ingress", true, cfg_.db_statement_timeout, store::ingress_statements());
+    for (int c = 0; c < cfg_.ingress_db_connections; ++c) {
+      auto conn = std::make_unique<net::PgConn>(loop, o);
+      conn->on_state = [this, &st](bool up) {
+        metrics().db_connections.fetch_add(up ? 1 : -1, std::memory_order_relaxed);
+        int before = st.up;
+        st.up += up ? 1 : -1;
+        if (before == 0 && st.up > 0) loops_up_.fetch_add(1, std::memory_order_relaxed);
+        if (before > 0 && st.up == 0) loops_up_.fetch_sub(1, std::memory_order_relaxed);
+        if (up) withdraw(st);
+      };
+      conn->start();
+      st.conns.push_back(std::move(conn));
+    }
+  });
 }
 
 void Ingress::stop(net::HttpServer&) {
-  for (auto& st : states_) {
-    LoopState* raw = st.get();
-    run_on(*raw->loop, [raw] { raw->conns.clear(); });
-  }
-}
-
-Ingress::LoopState* Ingress::state_of(const net::EventLoop* loop) {
-  for (auto& st : states_)
-    if (st->loop == loop) return st.get();
-  return nullptr;
+  loops_.each_on_loop([](LoopState& st) { st.conns.clear(); });
 }
 
 void Ingress::submit(const PaymentRequest& p, net::Responder r, SteadyClock::time_point arrived) {
-  LoopState* st = state_of(r.loop());
+  LoopState* st = loops_.find(r.loop());
   if (!st || st->conns.empty()) {  // stopping
     r.send(503, kBodyUnavailable);
     count_request(kPostPayments, 503, arrived);

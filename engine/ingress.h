@@ -23,6 +23,7 @@
 #include "engine/dispatcher.h"
 #include "engine/payment_request.h"
 #include "net/http_server.h"
+#include "net/per_loop.h"
 
 namespace engine {
 
@@ -48,7 +49,6 @@ class Ingress {
   };
   struct Batch;
   struct LoopState;
-  LoopState* state_of(const net::EventLoop* loop);
   void flush(LoopState& st);
   void on_committed(LoopState& st, std::shared_ptr<Batch> b, net::PgReply&& r);
   void resolve(LoopState& st, std::shared_ptr<Batch> b, std::vector<size_t> which, bool in_doubt);
@@ -57,7 +57,7 @@ class Ingress {
 
   const Config& cfg_;
   Dispatcher& dispatcher_;
-  std::vector<std::unique_ptr<LoopState>> states_;  // one per HTTP loop, fixed after start()
+  net::PerLoop<LoopState> loops_;
   std::atomic<int> loops_up_{0};
 };
 

@@ -27,32 +27,42 @@ std::vector<T> take(std::vector<T>& pending) {
   return out;
 }
 
+// One field of every item, as the array a statement takes.
+template <class T, class F>
+auto each(const std::vector<T>& v, F&& field) {
+  std::vector<std::decay_t<decltype(field(v.front()))>> out;
+  out.reserve(v.size());
+  for (const auto& x : v) out.push_back(field(x));
+  return out;
+}
 template <class T>
 std::vector<int64_t> lease_ids(const std::vector<T>& v) {
-  std::vector<int64_t> out;
-  out.reserve(v.size());
-  for (const auto& x : v) out.push_back(x.lease.msg_id);
-  return out;
+  return each(v, [](const T& x) { return static_cast<int64_t>(x.lease.msg_id); });
 }
 template <class T>
 std::vector<int64_t> lease_cts(const std::vector<T>& v) {
-  std::vector<int64_t> out;
-  out.reserve(v.size());
-  for (const auto& x : v) out.push_back(x.lease.read_ct);
-  return out;
+  return each(v, [](const T& x) { return static_cast<int64_t>(x.lease.read_ct); });
 }
 template <class T>
 std::vector<CorrelationId> cids(const std::vector<T>& v) {
-  std::vector<CorrelationId> out;
-  out.reserve(v.size());
-  for (const auto& x : v) out.push_back(x.cid);
-  return out;
+  return each(v, [](const T& x) { return x.cid; });
 }
 
 std::unordered_set<int64_t> returned_ids(const net::PgResult& r) {
   std::unordered_set<int64_t> s;
   for (int i = 0; i < r.rows(); ++i) s.insert(r.int64(i, 0));
   return s;
+}
+
+// Per item of a fenced write: done if its message is among those the statement changed (still
+// ours), lost if not, failed if the statement did not go through.
+template <class T, class F>
+void each_outcome(const net::PgReply& rep, const std::vector<T>& items, F&& fn) {
+  auto ours = returned_ids(rep.result);
+  for (const auto& x : items)
+    fn(x, rep.status != net::PgStatus::ok       ? Recorder::Outcome::failed
+          : ours.count(x.lease.msg_id) ? Recorder::Outcome::done
+                                       : Recorder::Outcome::lost);
 }
 
 void count_db_error(const net::PgReply& r, const char* what) {
@@ -63,18 +73,10 @@ void count_db_error(const net::PgReply& r, const char* what) {
 }  // namespace
 
 Recorder::Recorder(net::EventLoop& loop, const Config& cfg) : loop_(loop), cfg_(cfg) {
-  net::PgConn::Options durable;
-  durable.conninfo = cfg.database_url;
-  durable.setup_sql = store::session_setup(true, cfg.db_statement_timeout);
-  durable.prepare = store::dispatcher_statements();
-  durable.connect_timeout = cfg.db_connect_timeout;
-  durable.application_name = fmt::format("payeng{}-dispatcher", cfg.instance_id);
-  durable_ = std::make_unique<net::PgConn>(loop, durable);
-  net::PgConn::Options relaxed = durable;
-  relaxed.setup_sql = store::session_setup(false, cfg.db_statement_timeout);
-  relaxed.prepare = store::recorder_statements();
-  relaxed.application_name = fmt::format("payeng{}-recorder", cfg.instance_id);
-  relaxed_ = std::make_unique<net::PgConn>(loop, relaxed);
+  durable_ = std::make_unique<net::PgConn>(
+      loop, store::connection(cfg, "dispatcher", true, cfg.db_statement_timeout, store::dispatcher_statements()));
+  relaxed_ = std::make_unique<net::PgConn>(
+      loop, store::connection(cfg, "recorder", false, cfg.db_statement_timeout, store::recorder_statements()));
 }
 
 Recorder::~Recorder() = default;
@@ -117,13 +119,7 @@ void Recorder::flush_routes() {
   durable_->exec(store::kRoute, std::move(params), deadline(), [this, items = std::move(items), issued](net::PgReply&& rep) {
                    routes_.in_flight = false;
                    if (rep.status != net::PgStatus::ok) count_db_error(rep, "routes");
-                   auto ours = returned_ids(rep.result);
-                   for (const auto& r : items) {
-                     Outcome o = rep.status != net::PgStatus::ok ? Outcome::failed
-                                 : ours.count(r.lease.msg_id) ? Outcome::done
-                                                              : Outcome::lost;
-                     on_route(r, o, issued);
-                   }
+                   each_outcome(rep, items, [&](const Route& r, Outcome o) { on_route(r, o, issued); });
                    flush_routes();
                  });
 }
@@ -150,15 +146,8 @@ void Recorder::flush_renewals(Batch<Renew>& b, std::chrono::milliseconds vt) {
                  [this, &b, vt, releasing, items = std::move(items), issued](net::PgReply&& rep) {
                    b.in_flight = false;
                    if (rep.status != net::PgStatus::ok) count_db_error(rep, releasing ? "releases" : "lease renewals");
-                   if (!releasing) {
-                     auto ours = returned_ids(rep.result);
-                     for (const auto& r : items) {
-                       Outcome o = rep.status != net::PgStatus::ok ? Outcome::failed
-                                   : ours.count(r.lease.msg_id) ? Outcome::done
-                                                                : Outcome::lost;
-                       on_renew(r, o, issued);
-                     }
-                   }
+                   if (!releasing)
+                     each_outcome(rep, items, [&](const Renew& r, Outcome o) { on_renew(r, o, issued); });
                    flush_renewals(b, vt);
                  });
 }

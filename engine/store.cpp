@@ -66,6 +66,17 @@ std::string session_setup(bool durable_commits, std::chrono::milliseconds statem
       statement_timeout.count(), durable_commits ? "on" : "off");
 }
 
+net::PgConn::Options connection(const Config& cfg, std::string_view role, bool durable_commits,
+                                std::chrono::milliseconds statement_timeout, Statements statements) {
+  net::PgConn::Options o;
+  o.conninfo = cfg.database_url;
+  o.setup_sql = session_setup(durable_commits, statement_timeout);
+  o.prepare = std::move(statements);
+  o.connect_timeout = cfg.db_connect_timeout;
+  o.application_name = fmt::format("payeng{}-{}", cfg.instance_id, role);
+  return o;
+}
+
 Statements ingress_statements() {
   const auto& q = queue();
   return {

@@ -20,8 +20,10 @@
 #include <utility>
 #include <vector>
 
+#include "engine/config.h"
 #include "engine/payment_request.h"
 #include "engine/router.h"
+#include "net/pg_client.h"
 #include "queue/queue.h"
 
 namespace engine::store {
@@ -39,6 +41,12 @@ void init(const std::string& url, std::chrono::milliseconds connect_timeout, int
 std::string session_setup(bool durable_commits, std::chrono::milliseconds statement_timeout);
 
 using Statements = std::vector<std::pair<std::string, std::string>>;
+
+// A connection of the engine's: its session settings (see session_setup), its statements, the
+// connect timeout, and a name telling the instance and the role (in pg_stat_activity, and what
+// an in-doubt statement's server process is found by).
+net::PgConn::Options connection(const Config& cfg, std::string_view role, bool durable_commits,
+                                std::chrono::milliseconds statement_timeout, Statements statements);
 Statements ingress_statements();     // accept, end_session, lookup, compensate
 Statements dispatcher_statements();  // claim, route, renew, mark_unknown, health, queue gauges, reconcile
 Statements recorder_statements();    // record

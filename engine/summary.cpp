@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <future>
 
 #include "engine/log.h"
 #include "engine/metrics.h"
@@ -52,56 +51,30 @@ SummaryService::SummaryService(const Config& cfg) : cfg_(cfg) {}
 SummaryService::~SummaryService() = default;
 
 void SummaryService::start(net::HttpServer& server) {
-  for (int i = 0; i < server.thread_count(); ++i) {
-    auto st = std::make_unique<LoopState>();
-    st->loop = &server.loop(i);
-    LoopState* raw = st.get();
-    states_.push_back(std::move(st));
-    std::promise<void> done;
-    raw->loop->post([this, raw, &done] {
-      net::PgConn::Options o;
-      o.conninfo = cfg_.database_url;
-      o.setup_sql = store::session_setup(true, cfg_.summary_timeout);
-      o.prepare = store::reader_statements();
-      o.connect_timeout = cfg_.db_connect_timeout;
-      o.application_name = fmt::format("payeng{}-reader", cfg_.instance_id);
-      raw->conn = std::make_unique<net::PgConn>(*raw->loop, o);
-      raw->conn->on_state = [](bool up) { metrics().db_connections.fetch_add(up ? 1 : -1, std::memory_order_relaxed); };
-      raw->conn->start();
-      done.set_value();
-    });
-    done.get_future().wait();
-  }
+  loops_.start(server, [this](net::EventLoop& loop, LoopState& st) {
+    st.loop = &loop;
+    st.conn = std::make_unique<net::PgConn>(
+        loop, store::connection(cfg_, "reader", true, cfg_.summary_timeout, store::reader_statements()));
+    st.conn->on_state = [](bool up) { metrics().db_connections.fetch_add(up ? 1 : -1, std::memory_order_relaxed); };
+    st.conn->start();
+  });
 }
 
 void SummaryService::stop(net::HttpServer&) {
-  for (auto& st : states_) {
-    std::promise<void> done;
-    st->loop->post([&] {
-      st->conn.reset();
-      done.set_value();
-    });
-    done.get_future().wait();
-  }
+  loops_.each_on_loop([](LoopState& st) { st.conn.reset(); });
 }
 
 bool SummaryService::ready() const {
-  for (const auto& st : states_)
-    if (!st->conn || !st->conn->ready()) return false;
-  return true;
-}
-
-SummaryService::LoopState* SummaryService::state_of(const net::EventLoop* loop) {
-  for (auto& st : states_)
-    if (st->loop == loop) return st.get();
-  return nullptr;
+  bool all = true;
+  loops_.for_each([&](const LoopState& st) { all = all && st.conn && st.conn->ready(); });
+  return all;
 }
 
 void SummaryService::summary(std::optional<int64_t> from_ms, std::optional<int64_t> to_ms, net::Responder r,
                              SteadyClock::time_point arrived) {
   auto req = std::make_shared<Request>(
       Request{from_ms.value_or(store::kMinMs), to_ms.value_or(store::kMaxMs), std::move(r), arrived});
-  LoopState* st = state_of(req->responder.loop());
+  LoopState* st = loops_.find(req->responder.loop());
   if (!st || !st->conn) return req->fail(kGetSummary);
   wait_in_flight(*st, req);
 }
@@ -142,7 +115,7 @@ void SummaryService::run_summary(LoopState& st, std::shared_ptr<Request> req) {
 
 void SummaryService::status(std::string cid, net::Responder r, SteadyClock::time_point arrived) {
   auto req = std::make_shared<Request>(Request{0, 0, std::move(r), arrived});
-  LoopState* st = state_of(req->responder.loop());
+  LoopState* st = loops_.find(req->responder.loop());
   if (!st || !st->conn) return req->fail(kGetPayment);
   st->conn->exec(store::kStatus, {cid}, arrived + cfg_.summary_timeout, [req, cid](net::PgReply&& rep) {
     if (rep.status != net::PgStatus::ok) return req->fail(kGetPayment);
@@ -166,7 +139,7 @@ void SummaryService::status(std::string cid, net::Responder r, SteadyClock::time
 
 void SummaryService::purge(net::Responder r, SteadyClock::time_point arrived) {
   auto req = std::make_shared<Request>(Request{0, 0, std::move(r), arrived});
-  LoopState* st = state_of(req->responder.loop());
+  LoopState* st = loops_.find(req->responder.loop());
   if (!st || !st->conn) return req->fail(kPurge);
   st->conn->exec(store::kPurge, {}, arrived + cfg_.db_statement_timeout, [req](net::PgReply&& rep) {
     if (rep.status != net::PgStatus::ok) {

@@ -9,6 +9,7 @@
 #include "engine/config.h"
 #include "engine/router.h"
 #include "net/http_server.h"
+#include "net/per_loop.h"
 #include "net/pg_client.h"
 
 namespace engine {
@@ -50,12 +51,11 @@ class SummaryService {
  private:
   struct LoopState;
   struct Request;
-  LoopState* state_of(const net::EventLoop* loop);
   void wait_in_flight(LoopState& st, std::shared_ptr<Request> req);
   void run_summary(LoopState& st, std::shared_ptr<Request> req);
 
   const Config& cfg_;
-  std::vector<std::unique_ptr<LoopState>> states_;
+  net::PerLoop<LoopState> loops_;
 };
 
 }  // namespace engine

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <future>
 #include <cerrno>
 #include <stdexcept>
 #include <system_error>
@@ -38,6 +39,15 @@ void EventLoop::post(std::function<void()> fn) {
     uint64_t one = 1;
     [[maybe_unused]] auto r = write(wakefd_, &one, sizeof one);
   }
+}
+
+void EventLoop::run_and_wait(const std::function<void()>& fn) {
+  std::promise<void> done;
+  post([&] {
+    fn();
+    done.set_value();
+  });
+  done.get_future().wait();
 }
 
 void EventLoop::stop() {

@@ -32,6 +32,8 @@ class EventLoop {
   void run();
   // Thread-safe: asks run() to return after the current iteration.
   void stop();
+  // Thread-safe, not from the loop thread: runs fn on the loop (which must be running) and waits.
+  void run_and_wait(const std::function<void()>& fn);
   // Thread-safe: runs fn on the loop thread, after the events of the current iteration.
   // Handlers must be deleted through post() after del_fd(), so no pending event sees them.
   void post(std::function<void()> fn);

@@ -16,14 +16,7 @@ TEST_CASE("instance frozen past its lease while holding unsent payments sends no
   Stack s(Stack::Options{{{"LEASE_MS", "2000"}}, 2});
   s.def.set_failure(true);
   s.fb.set_failure(true);
-  std::vector<Posted> posted;
-  for (int i = 0; i < 40; ++i) {
-    Posted p;
-    p.cid = test_uuid(i);
-    p.cents = 2005;
-    p.status = s.post(p.cid, "20.05");
-    posted.push_back(p);
-  }
+  auto posted = post_each(s, 40);
   std::this_thread::sleep_for(1500ms);  // instance 1's circuits open; the payments wait in its memory
   s.engine->signal(SIGSTOP);
   s.def.set_failure(false);

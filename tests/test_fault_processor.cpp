@@ -36,15 +36,8 @@ TEST_CASE("processor failure switched off while re-sends sleep there settles eac
   Stack s(Stack::Options{kEnv, 2});
   s.def.set_delay_ms(800);
   s.def.set_failure(true);
-  std::vector<Posted> posted;
   auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < 30; ++i) {
-    Posted p;
-    p.cid = test_uuid(i);
-    p.cents = 2005;
-    p.status = s.post(p.cid, "20.05");
-    posted.push_back(p);
-  }
+  auto posted = post_each(s, 30);
   std::this_thread::sleep_until(t0 + 1450ms);  // the 2nd re-send (~900 ms) sleeps there until ~1700 ms
   s.def.set_failure(false);
   std::this_thread::sleep_for(3s);

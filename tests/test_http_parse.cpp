@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "net/http_parse.h"
+#include "tests/support/parsed_request.h"
 
 using net::RequestParser;
 using net::ResponseParser;
@@ -14,75 +15,11 @@ using State = RequestParser::State;
 
 namespace {
 
-// What a parse produced, as owned strings: comparable across runs over different buffers.
-struct Parsed {
-  State state = State::need_head;
-  int error = 0;
-  std::string method, target, path, query, body, headers;  // headers: "name=value;" each
-  bool keep_alive = false, http10 = false, expect_continue = false;
-  size_t consumed = 0;
-  bool operator==(const Parsed&) const = default;
-};
-
-Parsed snapshot(const RequestParser& p) {
-  Parsed r;
-  r.state = p.state();
-  r.expect_continue = p.expect_continue();
-  if (p.state() == State::error) r.error = p.error_status();
-  if (p.state() != State::complete) return r;
-  const auto& q = p.request();
-  r.method = q.method;
-  r.target = q.target;
-  r.path = q.path;
-  r.query = q.query;
-  r.body = q.body;
-  for (const auto& [n, v] : q.headers) r.headers += std::string(n) + "=" + std::string(v) + ";";
-  r.keep_alive = q.keep_alive;
-  r.http10 = q.http10;
-  r.consumed = p.consumed();
-  return r;
-}
+using Parsed = testsupport::ParsedRequest;
+using testsupport::parse_all;
+using testsupport::parse_trickled;
 
 net::RequestLimits small_limits() { return {.max_header = 512, .max_body = 100, .max_fields = 8}; }
-
-// All requests in `wire`, parsed from one buffer holding everything.
-std::vector<Parsed> parse_all(std::string_view wire, net::RequestLimits limits = {}) {
-  RequestParser p(limits);
-  std::vector<Parsed> out;
-  while (!wire.empty()) {
-    p.parse(wire);
-    out.push_back(snapshot(p));
-    if (p.state() != State::complete) break;
-    wire.remove_prefix(p.consumed());
-    p.reset();
-  }
-  return out;
-}
-
-// The same, but the bytes arrive `step` at a time and every call sees a fresh copy (the buffer
-// moved): a parser keeping a pointer into an old buffer reads freed memory under ASan.
-std::vector<Parsed> parse_trickled(std::string_view wire, size_t step, net::RequestLimits limits = {}) {
-  RequestParser p(limits);
-  std::vector<Parsed> out;
-  size_t start = 0, have = 0;
-  while (start < wire.size()) {
-    have = std::min(wire.size(), have + step);
-    auto copy = std::make_unique<std::string>(wire.substr(start, have - start));
-    p.parse(*copy);
-    if (p.state() == State::complete) {
-      out.push_back(snapshot(p));
-      start += p.consumed();
-      have = start;  // re-deliver what follows, as a connection does after consuming
-      p.reset();
-      continue;
-    }
-    if (p.state() == State::error || have == wire.size()) {
-      out.push_back(snapshot(p));
-      break;
-    }
-  }
-  return out;
-}
 
 Parsed one(std::string_view wire, net::RequestLimits limits = {}) {
   auto all = parse_all(wire, limits);
@@ -106,7 +43,7 @@ TEST_CASE("a request parses into its parts") {
   CHECK(p.path == "/payments");
   CHECK(p.query == "x=1&y=2");
   CHECK(p.body == "hello");
-  CHECK(p.headers == "Host=a;Content-Length=5;X-Pad=v v;");
+  CHECK(p.headers() == "Host=a;Content-Length=5;X-Pad=v v;");
   CHECK(p.keep_alive);
   CHECK_FALSE(p.http10);
   CHECK(p.consumed == wire.size());
@@ -195,7 +132,7 @@ TEST_CASE("NUL is not a token character and header values refuse control charact
   // HTAB, SP inside and obs-text (bytes >= 0x80) are field content.
   auto p = one("GET /x HTTP/1.1\r\nHost: a\r\nX: a\tb c\xc3\xa9\r\n\r\n");
   CHECK(p.state == State::complete);
-  CHECK(p.headers == "Host=a;X=a\tb c\xc3\xa9;");
+  CHECK(p.headers() == "Host=a;X=a\tb c\xc3\xa9;");
 }
 
 TEST_CASE("a bare LF is refused at once wherever it is") {

@@ -12,6 +12,7 @@
 #include "net/ascii.h"
 #include "net/http_parse.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/support/parsed_request.h"
 
 namespace {
 
@@ -21,68 +22,11 @@ using State = RequestParser::State;
 // Small limits, so that short inputs reach 413, 431 and the field cap.
 constexpr net::RequestLimits kLimits{.max_header = 1024, .max_body = 512, .max_fields = 16};
 
-struct Seen {
-  State state = State::need_head;
-  int error = 0;
-  std::string method, target, body, version;
-  std::vector<std::pair<std::string, std::string>> fields;
-  bool keep_alive = false, http10 = false;
-  size_t consumed = 0;
-  bool operator==(const Seen&) const = default;
-};
+using Seen = testsupport::ParsedRequest;
 
-Seen snapshot(const RequestParser& p) {
-  Seen s;
-  s.state = p.state();
-  if (s.state == State::error) s.error = p.error_status();
-  if (s.state != State::complete) return s;
-  const auto& r = p.request();
-  s.method = r.method;
-  s.target = r.target;
-  s.body = r.body;
-  for (const auto& [n, v] : r.headers) s.fields.emplace_back(n, v);
-  s.keep_alive = r.keep_alive;
-  s.http10 = r.http10;
-  s.consumed = p.consumed();
-  return s;
-}
-
-std::vector<Seen> parse_whole(std::string_view wire) {
-  RequestParser p(kLimits);
-  std::vector<Seen> out;
-  while (!wire.empty()) {
-    p.parse(wire);
-    out.push_back(snapshot(p));
-    if (p.state() != State::complete) break;
-    FUZZ_CHECK(p.consumed() > 0 && p.consumed() <= wire.size());
-    wire.remove_prefix(p.consumed());
-    p.reset();
-  }
-  return out;
-}
-
-// Each call sees a fresh heap copy: a view kept from an earlier call would be a use-after-free.
+std::vector<Seen> parse_whole(std::string_view wire) { return testsupport::parse_all(wire, kLimits); }
 std::vector<Seen> parse_trickled(std::string_view wire, size_t step) {
-  RequestParser p(kLimits);
-  std::vector<Seen> out;
-  size_t start = 0, have = 0;
-  while (start < wire.size()) {
-    have = std::min(wire.size(), have + step);
-    auto copy = std::make_unique<std::string>(wire.substr(start, have - start));
-    p.parse(*copy);
-    if (p.state() == State::complete) {
-      out.push_back(snapshot(p));
-      start += p.consumed();
-      have = start;
-      p.reset();
-      continue;
-    }
-    if (p.state() == State::error || have == wire.size()) {
-      out.push_back(snapshot(p));
-      break;
-    }
-  }
-  return out;
+  return testsupport::parse_trickled(wire, step, kLimits);
 }
 
 bool is_tchar(char c) {
@@ -134,6 +78,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (s.state == State::error)
       FUZZ_CHECK(s.error == 400 || s.error == 411 || s.error == 413 || s.error == 417 || s.error == 431);
     if (s.state != State::complete) continue;
+    FUZZ_CHECK(s.consumed > 0 && s.consumed <= wire.size());
     check_accepted(s);
     auto again = parse_whole(serialise(s));
     FUZZ_CHECK(!again.empty());

@@ -123,6 +123,19 @@ inline void report_fault(const std::string& fault, const AuditResult& a, int64_t
   }
 }
 
+// Posts payments test_uuid(0..n-1) of 20.05 one after the other to instance 1, keeping each answer.
+inline std::vector<Posted> post_each(const Stack& s, int n) {
+  std::vector<Posted> posted;
+  for (int i = 0; i < n; ++i) {
+    Posted p;
+    p.cid = test_uuid(i);
+    p.cents = 2005;
+    p.status = s.post(p.cid, "20.05");
+    posted.push_back(p);
+  }
+  return posted;
+}
+
 // The common shape of a fault test: load for `before`, apply the fault, keep the load on for
 // `during`, lift it, keep loading for `after`, then stop. Times are load times (ms).
 struct FaultRun {
