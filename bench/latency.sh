@@ -26,7 +26,12 @@ wrk_ms() {  # url script -> "p50 p90 p99 rps" in ms
     $1 == "Requests/sec:" { rps = $2 }
     END { printf "%.3f %.3f %.3f %.1f\n", p50, p90, p99, rps }'
 }
-scrape() { for p in 9001 9002; do curl -s "http://127.0.0.1:$p/metrics"; done; }
+scrape() {  # both engines, over TCP or their unix sockets (UNIX_SOCKETS=1 stack)
+  for i in 1 2; do
+    if [ -S "$STATE/engine-$i.sock" ]; then curl -s --unix-socket "$STATE/engine-$i.sock" http://engine/metrics
+    else curl -s "http://127.0.0.1:900$i/metrics"; fi
+  done
+}
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT

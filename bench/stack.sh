@@ -9,6 +9,7 @@
 #      PROMETHEUS=1 also starts a local Prometheus on 127.0.0.1:9090 scraping both engines every
 #      second (Debian's prometheus binary; metrics kept in the state dir), to watch a scenario run;
 #      PG_STATS=1 loads pg_stat_statements and times WAL I/O (bench/latency.sh's breakdown);
+#      UNIX_SOCKETS=1 puts haproxy and the engines on unix sockets in the state dir instead of TCP;
 #      LIMITS=1 applies the challenge's resource rules without Docker (bench/limits.py): PostgreSQL
 #      with all its backends, each engine and haproxy each in a CPU cgroup with the quota their
 #      docker-compose.yml service gets; the runner and the simulators stay outside. Either way a
@@ -116,17 +117,29 @@ start_sim() {  # name port fee
     fail_with_log "simulator $name" "$log"
 }
 
+engine_listen() {  # instance port
+  if [ "${UNIX_SOCKETS:-0}" = 1 ]; then echo "unix:$STATE/engine-$1.sock"; else echo "127.0.0.1:$2"; fi
+}
+
+engine_health_ok() {  # instance port
+  if [ "${UNIX_SOCKETS:-0}" = 1 ]; then
+    curl -s -o /dev/null --max-time 1 -w '%{http_code}' --unix-socket "$STATE/engine-$1.sock" http://engine/health | grep -q '^200$'
+  else
+    http_ok "http://127.0.0.1:$2/health" 200
+  fi
+}
+
 start_engine() {  # instance port
   local id=$1 port=$2 log=$STATE/engine-$1.log
-  port_busy "$port" && die "port $port is already in use by something else"
+  [ "${UNIX_SOCKETS:-0}" = 1 ] || ! port_busy "$port" || die "port $port is already in use by something else"
   start_bg "engine-$id" "$log" env \
-    LISTEN_ADDR="127.0.0.1:$port" \
+    LISTEN_ADDR="$(engine_listen "$id" "$port")" \
     DATABASE_URL="host=$STATE port=$PG_PORT dbname=postgres user=postgres" \
     PAYMENT_PROCESSOR_URL_DEFAULT=http://127.0.0.1:8001 \
     PAYMENT_PROCESSOR_URL_FALLBACK=http://127.0.0.1:8002 \
     INSTANCE_ID="$id" ADMIN_TOKEN="${ADMIN_TOKEN:-123}" \
     "$ENGINE"
-  wait_until 20 "$(pid_of "engine-$id")" http_ok "http://127.0.0.1:$port/health" 200 ||
+  wait_until 20 "$(pid_of "engine-$id")" engine_health_ok "$id" "$port" ||
     fail_with_log "engine $id" "$log"
 }
 
@@ -137,9 +150,14 @@ start_floor() {  # the latency floor behind haproxy's /floor (bench/latency.sh)
 
 start_haproxy() {
   port_busy 9999 && die "port 9999 is already in use by something else"
-  haproxy -c -q -f "$HAPROXY_CFG" || die "invalid $HAPROXY_CFG"
+  local cfg=$HAPROXY_CFG
+  if [ "${UNIX_SOCKETS:-0}" = 1 ]; then  # the same configuration, servers on the engines' sockets
+    cfg=$STATE/haproxy.cfg
+    sed -E "s#server engine([0-9]+) 127\.0\.0\.1:[0-9]+#server engine\1 $STATE/engine-\1.sock#" "$HAPROXY_CFG" > "$cfg"
+  fi
+  haproxy -c -q -f "$cfg" || die "invalid $cfg"
   # -Ws keeps haproxy in the foreground as a single master we can track by pid.
-  start_bg haproxy "$STATE/haproxy.log" haproxy -Ws -f "$HAPROXY_CFG"
+  start_bg haproxy "$STATE/haproxy.log" haproxy -Ws -f "$cfg"
   wait_until 10 "$(pid_of haproxy)" http_ok "http://127.0.0.1:9999/health" 200 ||
     fail_with_log "haproxy" "$STATE/haproxy.log"
 }
