@@ -195,25 +195,31 @@ void Ingress::on_committed(LoopState& st, std::shared_ptr<Batch> b, net::PgReply
   }
   switch (r.status) {
     case net::PgStatus::ok: {
+      // First the dispatcher gets the new payments (its thread starts sending them while this one
+      // writes the answers): a client that reads the processors' books right after its answer
+      // then finds its payment there sooner.
       std::vector<Fresh> fresh;
       std::vector<size_t> unclear;
+      std::vector<int> status(b->unique.size(), 0);
       const auto lease_until = b->sent + cfg_.lease - cfg_.lease_margin();
       for (size_t u = 0; u < b->unique.size() && static_cast<int>(u) < r.result.rows(); ++u) {
         const int row = static_cast<int>(u);
         if (r.result.boolean(row, 1)) {
-          answer(*b, u, 202);
+          status[u] = 202;
           if (row < b->reserved)
             fresh.push_back({b->unique[u], r.result.int64(row, 0), b->requested_at_ms, b->route, lease_until});
         } else if (r.result.null(row, 2)) {
           unclear.push_back(u);  // inserted by a concurrent statement: not visible to this one's snapshot
         } else {
-          answer(*b, u, r.result.int64(row, 2) == b->unique[u].amount_cents ? 200 : 409);
+          status[u] = r.result.int64(row, 2) == b->unique[u].amount_cents ? 200 : 409;
         }
       }
-      metrics().ingress_phase[Metrics::kAnswered].observe_us(
-          std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - r.done).count());
       dispatcher_.unreserve(b->reserved - static_cast<int>(fresh.size()));
       if (!fresh.empty()) dispatcher_.submit(std::move(fresh));
+      for (size_t u = 0; u < status.size(); ++u)
+        if (status[u]) answer(*b, u, status[u]);
+      metrics().ingress_phase[Metrics::kAnswered].observe_us(
+          std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - r.done).count());
       if (!unclear.empty()) resolve(st, b, std::move(unclear), false);
       break;
     }
