@@ -9,6 +9,7 @@
 #      PROMETHEUS=1 also starts a local Prometheus on 127.0.0.1:9090 scraping both engines every
 #      second (Debian's prometheus binary; metrics kept in the state dir), to watch a scenario run;
 #      PG_STATS=1 loads pg_stat_statements and times WAL I/O (bench/latency.sh's breakdown);
+#      ENGINE_ENV="NAME=value ..." adds settings to both engines (engine/config.h);
 #      UNIX_SOCKETS=1 puts haproxy and the engines on unix sockets in the state dir instead of TCP;
 #      LIMITS=1 applies the challenge's resource rules without Docker (bench/limits.py): PostgreSQL
 #      with all its backends, each engine and haproxy each in a CPU cgroup with the quota their
@@ -138,6 +139,7 @@ start_engine() {  # instance port
     PAYMENT_PROCESSOR_URL_DEFAULT=http://127.0.0.1:8001 \
     PAYMENT_PROCESSOR_URL_FALLBACK=http://127.0.0.1:8002 \
     INSTANCE_ID="$id" ADMIN_TOKEN="${ADMIN_TOKEN:-123}" \
+    ${ENGINE_ENV:-} \
     "$ENGINE"
   wait_until 20 "$(pid_of "engine-$id")" engine_health_ok "$id" "$port" ||
     fail_with_log "engine $id" "$log"
