@@ -10,6 +10,18 @@
 namespace pgq {
 namespace {
 
+// Tuning, in one place.
+namespace tuning {
+// Autovacuum of the live table after this many dead or inserted rows, whatever its size: every
+// message is a row in and a row out, so a fraction of a table that is nearly always empty would
+// mean "never" and then "all at once". Each vacuum also records the row count, which is what the
+// planner's estimates start from (and it invalidates cached plans).
+constexpr int kVacuumThreshold = 1000;
+// The statements compare with parameters, estimated by default selectivities, not the column
+// statistics: analyze rarely.
+constexpr int kAnalyzeThreshold = 1000000;
+}  // namespace tuning
+
 std::string live(std::string_view n) { return fmt::format("pgq_q_{}", n); }
 std::string archive_table(std::string_view n) { return fmt::format("pgq_a_{}", n); }
 std::string dead(std::string_view n) { return fmt::format("pgq_d_{}", n); }
@@ -22,6 +34,16 @@ void check_duration(std::chrono::milliseconds d, const char* what) {
 constexpr const char* kCols =
     "m.msg_id, m.read_ct, (extract(epoch from m.enqueued_at) * 1000)::bigint,"
     " (extract(epoch from m.vt) * 1000)::bigint, m.message::text";
+
+// The visible messages, those visible the longest first, locked for this statement; concurrent
+// readers skip each other's. The time is an InitPlan, not clock_timestamp() in the WHERE clause:
+// a volatile call is no index condition, and the scan would then walk every leased (hidden)
+// message behind the visible ones before giving up; as a condition it stops at the first one.
+std::string candidates(std::string_view table, std::string_view cols, std::string_view qty) {
+  return fmt::format("SELECT {c} FROM {q} WHERE vt <= (SELECT clock_timestamp()) ORDER BY vt LIMIT {n}"
+                     " FOR UPDATE SKIP LOCKED",
+                     fmt::arg("c", cols), fmt::arg("q", table), fmt::arg("n", qty));
+}
 
 }  // namespace
 
@@ -38,6 +60,7 @@ void create_queue(pqxx::connection& conn, std::string_view name, QueueOptions op
   validate_name(name);
   if (opts.max_reads < 0) throw InvalidArgument("pgq: max_reads must not be negative");
   const char* type = opts.payload == Payload::jsonb ? "jsonb" : "text";
+  const std::string q = live(name), a = archive_table(name), d = dead(name);
   pqxx::work tx(conn);
   // Serialise concurrent creators (two engine instances starting together): CREATE ... IF NOT
   // EXISTS alone still races on the catalog.
@@ -52,20 +75,26 @@ void create_queue(pqxx::connection& conn, std::string_view name, QueueOptions op
       " read_ct int NOT NULL DEFAULT 0,"
       " enqueued_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
       " vt timestamptz NOT NULL,"
-      " message {t} NOT NULL)"
-      // Every message is a row in and a row out: vacuum after a fixed number of dead rows, not
-      // a fraction of a table that is always nearly empty.
-      // Its statistics never change the plan of a key lookup: no need to analyze it every round.
-      " WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000,"
-      "       autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 1000,"
-      "       autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 1000000)",
-      fmt::arg("q", live(name)), fmt::arg("t", type)));
-  // Reads take the oldest VISIBLE messages in (vt, msg_id) order, straight off this index: they
-  // touch only the rows they return, however many messages are leased (hidden) or dead. Walking
-  // the primary key instead and filtering on vt cost a scan of every leased message per read
-  // (measured: 20% of a core per engine instance just to look for expired leases).
-  tx.exec(fmt::format("CREATE INDEX IF NOT EXISTS {q}_vt_idx ON {q} (vt, msg_id)", fmt::arg("q", live(name))));
-  for (const auto& table : {archive_table(name), dead(name)}) {
+      " message {t} NOT NULL)",
+      fmt::arg("q", q), fmt::arg("t", type)));
+  // Also for a table made by an earlier version. vacuum_truncate off: a drained queue keeps its
+  // pages, so the planner, which scales the last recorded rows-per-page by the current size,
+  // does not see an empty one-page table (where a sequential scan is cheapest, for every
+  // statement shape) just before the next backlog fills it; truncating also takes an ACCESS
+  // EXCLUSIVE lock that stalls every reader and writer of a hot queue.
+  tx.exec(fmt::format(
+      "ALTER TABLE {q} SET (vacuum_truncate = false,"
+      " autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = {v},"
+      " autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = {v},"
+      " autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = {an})",
+      fmt::arg("q", q), fmt::arg("v", tuning::kVacuumThreshold), fmt::arg("an", tuning::kAnalyzeThreshold)));
+  // Reads take the oldest VISIBLE messages in vt order, straight off this index: they touch only
+  // the rows they return, however many messages are leased (hidden) or delayed. On vt alone: with
+  // msg_id as a second column, lookups by msg_id could (and at small row estimates did) pick a
+  // full scan of this index over the primary key. Earlier versions made it on (vt, msg_id).
+  tx.exec(fmt::format("CREATE INDEX IF NOT EXISTS {q}_vt ON {q} (vt)", fmt::arg("q", q)));
+  tx.exec(fmt::format("DROP INDEX IF EXISTS {q}_vt_idx", fmt::arg("q", q)));
+  for (const auto& table : {a, d}) {
     tx.exec(fmt::format(
         "CREATE TABLE IF NOT EXISTS {a} ("
         " msg_id bigint PRIMARY KEY, read_ct int NOT NULL, enqueued_at timestamptz NOT NULL,"
@@ -120,39 +149,47 @@ std::string Statements::metrics() const {
       fmt::arg("q", table_), fmt::arg("d", dead_), fmt::arg("a", archive_));
 }
 
+// Every statement finds its rows through an index condition whose estimate does not come from
+// the table's statistics: msg_id = ANY(array) on the primary key (an array parameter counts as
+// 10 elements), and vt <= now on the vt index for reads. Joining the queue table to a set
+// instead (UPDATE ... FROM cand) let a generic plan made while the table was small hash-join
+// against a sequential scan of it, and keep doing so as the backlog grew. What no shape changes:
+// right after a vacuum recorded a table of a page or two, a sequential scan IS the cheapest plan
+// for all of them, and a generic plan made then lasts until the next vacuum (bench/README.md).
 std::string Statements::read(std::string_view qty, std::string_view vt_ms) const {
-  // Candidates are locked with SKIP LOCKED, so concurrent readers partition the visible messages.
   // With max_reads set, candidates already read that often move to the dead-letter table instead.
   std::string dead_cte, alive;
   if (max_reads_ > 0) {
     dead_cte = fmt::format(
-        ", gone AS (DELETE FROM {q} USING cand WHERE {q}.msg_id = cand.msg_id AND cand.read_ct >= {m}"
+        ", gone AS (DELETE FROM {q} WHERE msg_id = ANY(ARRAY(SELECT msg_id FROM cand WHERE read_ct >= {m}))"
         "   RETURNING {q}.*)"
         ", dl AS (INSERT INTO {d} (msg_id, read_ct, enqueued_at, vt, message)"
         "   SELECT msg_id, read_ct, enqueued_at, vt, message FROM gone)",
         fmt::arg("q", table_), fmt::arg("d", dead_), fmt::arg("m", max_reads_));
-    alive = fmt::format(" AND cand.read_ct < {}", max_reads_);
+    alive = fmt::format(" WHERE read_ct < {}", max_reads_);
   }
   return fmt::format(
-      "WITH cand AS (SELECT msg_id, read_ct FROM {q} WHERE vt <= clock_timestamp()"
-      "   ORDER BY vt, msg_id LIMIT {qty} FOR UPDATE SKIP LOCKED){dead}"
-      " UPDATE {q} AS m SET vt = {vt}, read_ct = m.read_ct + 1 FROM cand"
-      " WHERE m.msg_id = cand.msg_id{alive} RETURNING {cols}",
-      fmt::arg("q", table_), fmt::arg("qty", qty), fmt::arg("dead", dead_cte), fmt::arg("vt", vt_after(vt_ms)),
-      fmt::arg("alive", alive), fmt::arg("cols", kCols));
+      "WITH cand AS ({cand}){dead}"
+      " UPDATE {q} AS m SET vt = {vt}, read_ct = m.read_ct + 1"
+      " WHERE m.msg_id = ANY(ARRAY(SELECT msg_id FROM cand{alive})) RETURNING {cols}",
+      fmt::arg("cand", candidates(table_, "msg_id, read_ct", qty)), fmt::arg("q", table_),
+      fmt::arg("dead", dead_cte), fmt::arg("vt", vt_after(vt_ms)), fmt::arg("alive", alive),
+      fmt::arg("cols", kCols));
 }
 
+// Fenced writes: the ids' own = ANY condition drives the scan of the queue table (the key
+// lookup); the join to the leases only checks read_ct on the rows found.
 std::string Statements::set_vt_leased(std::string_view ids, std::string_view read_cts, std::string_view vt_ms) const {
   return fmt::format(
       "UPDATE {q} AS m SET vt = {vt} FROM unnest({ids}::bigint[], {cts}::int[]) AS l(id, ct)"
-      " WHERE m.msg_id = l.id AND m.read_ct = l.ct RETURNING m.msg_id",
+      " WHERE m.msg_id = ANY({ids}::bigint[]) AND m.msg_id = l.id AND m.read_ct = l.ct RETURNING m.msg_id",
       fmt::arg("q", table_), fmt::arg("vt", vt_after(vt_ms)), fmt::arg("ids", ids), fmt::arg("cts", read_cts));
 }
 
 std::string Statements::remove_leased(std::string_view ids, std::string_view read_cts) const {
   return fmt::format(
       "DELETE FROM {q} AS m USING unnest({ids}::bigint[], {cts}::int[]) AS l(id, ct)"
-      " WHERE m.msg_id = l.id AND m.read_ct = l.ct RETURNING m.msg_id",
+      " WHERE m.msg_id = ANY({ids}::bigint[]) AND m.msg_id = l.id AND m.read_ct = l.ct RETURNING m.msg_id",
       fmt::arg("q", table_), fmt::arg("ids", ids), fmt::arg("cts", read_cts));
 }
 
@@ -173,29 +210,28 @@ QueueOptions options_of(pqxx::connection& conn, const std::string& name) {
 
 Queue::Queue(pqxx::connection& conn, std::string_view name)
     : conn_(conn), name_(name), opts_(options_of(conn, name_)), sql_(name_, opts_) {
-  const std::string q = live(name_), a = archive_table(name_);
-  const char* type = opts_.payload == Payload::jsonb ? "jsonb" : "text";
+  const std::string q = live(name_);
   auto vt_expr = "clock_timestamp() + $2::bigint * interval '1 millisecond'";
 
   auto prep = [&](std::string_view op, const std::string& sql) {
     conn_.prepare(stmt(op), sql);
     conn_.prepare_now(stmt(op));
   };
+  const char* type = opts_.payload == Payload::jsonb ? "jsonb" : "text";
   prep("send", fmt::format("INSERT INTO {} (vt, message) VALUES ({}, $1::{}) RETURNING msg_id", q, vt_expr, type));
   prep("send_batch",
        fmt::format("INSERT INTO {} (vt, message) SELECT {}, m::{} FROM unnest($1::text[]) WITH ORDINALITY AS u(m, i)"
                    " ORDER BY i RETURNING msg_id",
                    q, vt_expr, type));
   prep("read", sql_.read("$1", "$2"));
-  prep("pop", fmt::format("WITH cand AS (SELECT msg_id FROM {q} WHERE vt <= clock_timestamp()"
-                          "   ORDER BY vt, msg_id LIMIT 1 FOR UPDATE SKIP LOCKED)"
-                          " DELETE FROM {q} AS m USING cand WHERE m.msg_id = cand.msg_id RETURNING {cols}",
-                          fmt::arg("q", q), fmt::arg("cols", kCols)));
+  prep("pop", fmt::format("WITH cand AS ({cand})"
+                          " DELETE FROM {q} AS m WHERE m.msg_id = ANY(ARRAY(SELECT msg_id FROM cand)) RETURNING {cols}",
+                          fmt::arg("cand", candidates(q, "msg_id", "1")), fmt::arg("q", q), fmt::arg("cols", kCols)));
   prep("delete", fmt::format("DELETE FROM {} WHERE msg_id = ANY($1::bigint[]) RETURNING msg_id", q));
   prep("archive", fmt::format("WITH gone AS (DELETE FROM {} WHERE msg_id = ANY($1::bigint[]) RETURNING *)"
                               " INSERT INTO {} (msg_id, read_ct, enqueued_at, vt, message)"
                               " SELECT msg_id, read_ct, enqueued_at, vt, message FROM gone RETURNING msg_id",
-                              q, a));
+                              q, archive_table(name_)));
   prep("set_vt", fmt::format("UPDATE {q} AS m SET vt = {vt} WHERE m.msg_id = $1 RETURNING {cols}", fmt::arg("q", q),
                              fmt::arg("vt", vt_expr), fmt::arg("cols", kCols)));
   prep("set_vt_batch", fmt::format("UPDATE {} SET vt = {} WHERE msg_id = ANY($1::bigint[]) RETURNING msg_id", q, vt_expr));

@@ -66,7 +66,8 @@ struct Metrics {
 // Names become part of table names, so anything else is refused rather than quoted.
 void validate_name(std::string_view name);
 
-// Idempotent: creates the tables if missing. Options of an existing queue are kept.
+// Idempotent: creates the tables if missing, and brings a queue made by an earlier version of
+// this library up to date (index, table options). Options of an existing queue are kept.
 void create_queue(pqxx::connection& conn, std::string_view name, QueueOptions opts = {});
 // Drops the queue's tables and meta row (idempotent).
 void drop_queue(pqxx::connection& conn, std::string_view name);
@@ -80,11 +81,11 @@ class Statements {
   Statements(std::string_view name, const QueueOptions& opts);
   const std::string& table() const { return table_; }
   // INSERT of the messages yielded by `rows_select`: two columns, the message (text) and how long
-  // it stays hidden (ms, 0 = visible now). Returns msg_id, message (as text).
+  // it stays hidden (ms, 0 = visible now). Returns msg_id, message (as text). Usable as a CTE.
   std::string send(std::string_view rows_select) const;
-  // Leases up to `qty` visible messages (oldest visible first) for vt_ms; returns, per message:
-  // msg_id, read_ct, enqueued_at and vt (epoch ms), message (as text), in no particular order.
-  // With max_reads set, exhausted messages move to the dead-letter table instead.
+  // Leases up to `qty` visible messages (those visible the longest, by vt) for vt_ms; returns,
+  // per message: msg_id, read_ct, enqueued_at and vt (epoch ms), message (as text), in no
+  // particular order. With max_reads set, exhausted messages move to the dead-letter table instead.
   std::string read(std::string_view qty, std::string_view vt_ms) const;
   // Fenced by leases (bigint[] ids, int[] read counts): hides for vt_ms / deletes only the
   // messages nobody read since; returns their msg_id.
