@@ -193,6 +193,18 @@ std::string Statements::remove_leased(std::string_view ids, std::string_view rea
       fmt::arg("q", table_), fmt::arg("ids", ids), fmt::arg("cts", read_cts));
 }
 
+std::string Statements::remove(std::string_view ids) const {
+  return fmt::format("DELETE FROM {} WHERE msg_id = ANY({}::bigint[]) RETURNING msg_id", table_, ids);
+}
+
+std::string Statements::archive(std::string_view ids) const {
+  return fmt::format(
+      "WITH gone AS (DELETE FROM {q} WHERE msg_id = ANY({ids}::bigint[]) RETURNING *)"
+      " INSERT INTO {a} (msg_id, read_ct, enqueued_at, vt, message)"
+      " SELECT msg_id, read_ct, enqueued_at, vt, message FROM gone RETURNING msg_id",
+      fmt::arg("q", table_), fmt::arg("a", archive_), fmt::arg("ids", ids));
+}
+
 namespace {
 QueueOptions options_of(pqxx::connection& conn, const std::string& name) {
   validate_name(name);
@@ -227,11 +239,8 @@ Queue::Queue(pqxx::connection& conn, std::string_view name)
   prep("pop", fmt::format("WITH cand AS ({cand})"
                           " DELETE FROM {q} AS m WHERE m.msg_id = ANY(ARRAY(SELECT msg_id FROM cand)) RETURNING {cols}",
                           fmt::arg("cand", candidates(q, "msg_id", "1")), fmt::arg("q", q), fmt::arg("cols", kCols)));
-  prep("delete", fmt::format("DELETE FROM {} WHERE msg_id = ANY($1::bigint[]) RETURNING msg_id", q));
-  prep("archive", fmt::format("WITH gone AS (DELETE FROM {} WHERE msg_id = ANY($1::bigint[]) RETURNING *)"
-                              " INSERT INTO {} (msg_id, read_ct, enqueued_at, vt, message)"
-                              " SELECT msg_id, read_ct, enqueued_at, vt, message FROM gone RETURNING msg_id",
-                              q, archive_table(name_)));
+  prep("delete", sql_.remove("$1"));
+  prep("archive", sql_.archive("$1"));
   prep("set_vt", fmt::format("UPDATE {q} AS m SET vt = {vt} WHERE m.msg_id = $1 RETURNING {cols}", fmt::arg("q", q),
                              fmt::arg("vt", vt_expr), fmt::arg("cols", kCols)));
   prep("set_vt_batch", fmt::format("UPDATE {} SET vt = {} WHERE msg_id = ANY($1::bigint[]) RETURNING msg_id", q, vt_expr));
@@ -337,9 +346,9 @@ bool Queue::archive(int64_t msg_id) { return archive(std::vector<int64_t>{msg_id
 std::vector<int64_t> Queue::archive(const std::vector<int64_t>& msg_ids) {
   std::vector<int64_t> out;
   if (msg_ids.empty()) return out;
-  pqxx::work tx(conn_);  // two tables: must be atomic
+  // One statement moves the rows between the two tables: atomic on its own.
+  pqxx::nontransaction tx(conn_);
   for (const auto& row : tx.exec_prepared(stmt("archive"), pg_array(msg_ids))) out.push_back(row[0].as<int64_t>());
-  tx.commit();
   return out;
 }
 

@@ -91,6 +91,10 @@ class Statements {
   // messages nobody read since; returns their msg_id.
   std::string set_vt_leased(std::string_view ids, std::string_view read_cts, std::string_view vt_ms) const;
   std::string remove_leased(std::string_view ids, std::string_view read_cts) const;
+  // Unfenced, by ids (bigint[]): delete, or move to the archive table; both return the msg_ids
+  // they moved. Each is one statement, atomic without BEGIN/COMMIT.
+  std::string remove(std::string_view ids) const;
+  std::string archive(std::string_view ids) const;
   // One row: depth, age of the oldest message (ms, NULL if empty), messages ever sent, dead
   // letters, archived.
   std::string metrics() const;
@@ -132,7 +136,7 @@ class Queue {
   std::vector<int64_t> remove(const std::vector<int64_t>& msg_ids);  // ids actually deleted
   std::vector<int64_t> remove(pqxx::transaction_base& tx, const std::vector<int64_t>& msg_ids);
   bool archive(int64_t msg_id);
-  std::vector<int64_t> archive(const std::vector<int64_t>& msg_ids);
+  std::vector<int64_t> archive(const std::vector<int64_t>& msg_ids);  // one statement, no BEGIN/COMMIT
   // Makes a message visible again at now + vt (0 releases it at once). Empty if it does not exist.
   std::optional<Message> set_vt(int64_t msg_id, ms vt);
   std::vector<int64_t> set_vt(const std::vector<int64_t>& msg_ids, ms vt);  // ids that exist

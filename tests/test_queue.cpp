@@ -464,3 +464,18 @@ TEST_CASE("create_queue brings a queue made by an earlier version up to date") {
   CHECK(scalar(c, "SELECT count(*) FROM pg_class WHERE relname = 'pgq_q_old' AND 'vacuum_truncate=false' = ANY(reloptions)") == 1);
   CHECK(scalar(c, "SELECT count(*) FROM pg_indexes WHERE tablename = 'pgq_q_old' AND indexname = 'pgq_q_old_vt'") == 1);
 }
+
+TEST_CASE("archive moves messages in one statement so a failed insert leaves them queued") {
+  testpg::Schema s;
+  pqxx::connection c(s.conninfo);
+  pgq::create_queue(c, "arch");
+  Queue q(c, "arch");
+  auto a = q.send("1");
+  auto b = q.send("2");
+  // A row already archived under b's id: the insert into the archive fails, so must the delete.
+  exec(c, fmt::format("INSERT INTO pgq_a_arch (msg_id, read_ct, enqueued_at, vt, message) VALUES ({}, 0, now(), now(), '0')", b));
+  CHECK_THROWS_AS(q.archive(std::vector<int64_t>{a, b}), pqxx::unique_violation);
+  CHECK(scalar(c, "SELECT count(*) FROM pgq_q_arch") == 2);
+  CHECK(q.archive(std::vector<int64_t>{a}) == std::vector<int64_t>{a});
+  CHECK(scalar(c, "SELECT count(*) FROM pgq_q_arch") == 1);
+}
