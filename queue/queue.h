@@ -3,7 +3,8 @@
 // (libpqxx has no internal locking).
 //
 // Tables for queue "x": pgq_q_x (live messages), pgq_a_x (archive), pgq_d_x (dead letters),
-// plus the shared pgq_meta (one row per queue: payload type, max reads).
+// pgq_c_x (counters kept by triggers, so that metrics never scan a table), plus the shared
+// pgq_meta (one row per queue: payload type, max reads).
 //
 // Delivery is at-least-once: read() hides a message for a visibility timeout (vt) and bumps
 // read_ct; a reader that does not delete it in time lets it reappear. Concurrent readers never
@@ -67,7 +68,7 @@ struct Metrics {
 void validate_name(std::string_view name);
 
 // Idempotent: creates the tables if missing, and brings a queue made by an earlier version of
-// this library up to date (index, table options). Options of an existing queue are kept.
+// this library up to date (counters, index). Options of an existing queue are kept.
 void create_queue(pqxx::connection& conn, std::string_view name, QueueOptions opts = {});
 // Drops the queue's tables and meta row (idempotent).
 void drop_queue(pqxx::connection& conn, std::string_view name);
@@ -96,11 +97,11 @@ class Statements {
   std::string remove(std::string_view ids) const;
   std::string archive(std::string_view ids) const;
   // One row: depth, age of the oldest message (ms, NULL if empty), messages ever sent, dead
-  // letters, archived.
+  // letters, archived. Reads the counters and one primary-key probe: O(1) in the queue's size.
   std::string metrics() const;
 
  private:
-  std::string table_, dead_, archive_, type_;
+  std::string table_, dead_, archive_, counters_, type_;
   int max_reads_ = 0;
 };
 

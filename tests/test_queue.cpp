@@ -1,6 +1,6 @@
 // The PGMQ-style queue against a real PostgreSQL: every operation, concurrency, visibility
 // timeouts, dead letters, crash of a consumer mid-transaction, bad input, the plans of its
-// statements at any table size.
+// statements at any table size, and its counters.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -53,6 +53,7 @@ void check_plans_use_indexes(pqxx::connection& c, const std::string& q) {
       {"set_vt_batch", "('{1,2}', 0)"},
       {"set_vt_leased", "('{1,2}', 0, '{1,1}')"},
       {"delete_leased", "('{1,2}', '{1,1}')"},
+      {"metrics", ""},
   };
   for (const auto& [op, args] : statements) {
     const auto plan = ex(op, args);
@@ -64,6 +65,17 @@ void check_plans_use_indexes(pqxx::connection& c, const std::string& q) {
     CHECK(plan.find(t + "_pkey") != std::string::npos);  // every one finds or probes rows by msg_id
   }
 }
+
+// What the counters say against what the tables hold (count(*): the test may scan).
+void check_counters(pqxx::connection& c, Queue& q) {
+  const std::string n = q.name();
+  auto m = q.metrics();
+  CHECK(m.queue_length == scalar(c, "SELECT count(*) FROM pgq_q_" + n));
+  CHECK(m.archived == scalar(c, "SELECT count(*) FROM pgq_a_" + n));
+  CHECK(m.dead_letters == scalar(c, "SELECT count(*) FROM pgq_d_" + n));
+  CHECK(m.oldest_msg_age_ms.has_value() == (m.queue_length > 0));
+}
+
 }  // namespace
 
 TEST_CASE("create_queue is idempotent and send/read/delete round-trip") {
@@ -448,21 +460,107 @@ TEST_CASE("a consumer started on an empty never-analyzed queue keeps up while a 
   CHECK(scalar(admin, "SELECT idx_scan FROM pg_stat_user_tables WHERE relname = 'pgq_q_big'") >= 2 * kBacklog / kBatch);
 }
 
+TEST_CASE("metrics counters match the tables through every kind of write") {
+  testpg::Schema s;
+  pqxx::connection c(s.conninfo);
+  pgq::create_queue(c, "cnt", {pgq::Payload::text, 2});
+  Queue q(c, "cnt");
+  check_counters(c, q);
+  q.send("a");
+  q.send_batch({"b", "c", "d", "e", "f", "g"});
+  check_counters(c, q);
+  {
+    pqxx::work tx(c);  // rolled back: counts nothing
+    q.send_batch(tx, {"x", "y"});
+    tx.abort();
+  }
+  check_counters(c, q);
+  CHECK(q.metrics().total_messages == 7);
+  auto got = q.read(0s, 2);
+  REQUIRE(got.size() == 2);
+  CHECK(q.remove(got[0].msg_id));
+  CHECK(q.archive(got[1].msg_id));
+  check_counters(c, q);
+  CHECK(q.pop());
+  q.read(0s, 10);
+  q.read(0s, 10);
+  CHECK(q.read(0s, 10).empty());  // read twice each: all dead-lettered now
+  check_counters(c, q);
+  CHECK(q.metrics().dead_letters == 4);
+  // Writers that are not the library: a caller's own DELETE and TRUNCATE, on every table.
+  q.send_batch({"h", "i", "j"});
+  exec(c, "DELETE FROM pgq_q_cnt WHERE message = 'h'");
+  exec(c, "DELETE FROM pgq_d_cnt WHERE msg_id IN (SELECT msg_id FROM pgq_d_cnt LIMIT 1)");
+  check_counters(c, q);
+  exec(c, "TRUNCATE pgq_a_cnt");
+  exec(c, "BEGIN; INSERT INTO pgq_q_cnt (vt, message) VALUES (now(), 'k'); TRUNCATE pgq_q_cnt; COMMIT");
+  check_counters(c, q);
+  CHECK(q.metrics().queue_length == 0);
+  CHECK(q.metrics().archived == 0);
+  q.send_batch({"l", "m"});
+  CHECK(q.purge() == 2);
+  check_counters(c, q);
+  CHECK(q.metrics().total_messages == 13);  // 7 + 3 + the raw insert + 2
+}
+
+TEST_CASE("metrics counters stay exact with more concurrent writers than counter rows") {
+  // 24 writers each holding a transaction open across a send and a delete: more than the 16
+  // counter rows, so some must wait for one (the fallback path) instead of taking a free one.
+  testpg::Schema s;
+  {
+    pqxx::connection c(s.conninfo);
+    pgq::create_queue(c, "conc", {pgq::Payload::text, 0});
+  }
+  std::vector<std::thread> writers;
+  std::atomic<int> failures{0};
+  for (int w = 0; w < 24; ++w) {
+    writers.emplace_back([&, w] {
+      try {
+        pqxx::connection c(s.conninfo);
+        Queue q(c, "conc");
+        for (int i = 0; i < 20; ++i) {
+          pqxx::work tx(c);
+          auto ids = q.send_batch(tx, {fmt::format("{}-{}-a", w, i), fmt::format("{}-{}-b", w, i)});
+          std::this_thread::sleep_for(2ms);
+          q.remove(tx, std::vector<int64_t>{ids[0]});
+          tx.commit();
+        }
+        q.archive(q.send("z"));
+      } catch (const std::exception& e) {
+        ++failures;
+        MESSAGE(e.what());
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  CHECK(failures == 0);
+  pqxx::connection c(s.conninfo);
+  Queue q(c, "conc");
+  check_counters(c, q);
+  CHECK(q.metrics().queue_length == 24 * 20);
+  CHECK(q.metrics().archived == 24);
+  CHECK(q.metrics().total_messages == 24 * 41);
+}
+
 TEST_CASE("create_queue brings a queue made by an earlier version up to date") {
   testpg::Schema s;
   pqxx::connection c(s.conninfo);
   pgq::create_queue(c, "old");
-  // What the previous version left: the (vt, msg_id) index, truncating vacuums.
-  exec(c, "DROP INDEX pgq_q_old_vt;"
+  // What the previous version left: no counters, the (vt, msg_id) index, truncating vacuums.
+  exec(c, "DROP TABLE pgq_c_old; DROP FUNCTION pgq_count_old() CASCADE; DROP INDEX pgq_q_old_vt;"
           " CREATE INDEX pgq_q_old_vt_idx ON pgq_q_old (vt, msg_id); ALTER TABLE pgq_q_old RESET (vacuum_truncate)");
   exec(c, "INSERT INTO pgq_q_old (vt, message) SELECT now(), to_jsonb(g) FROM generate_series(1, 5) g");
   exec(c, "INSERT INTO pgq_a_old (msg_id, read_ct, enqueued_at, vt, message) VALUES (100, 1, now(), now(), '1')");
   pgq::create_queue(c, "old");
   Queue q(c, "old");
+  check_counters(c, q);
   CHECK(q.metrics().queue_length == 5);
+  CHECK(q.metrics().archived == 1);
+  CHECK(q.metrics().total_messages == 5);
   CHECK(scalar(c, "SELECT count(*) FROM pg_indexes WHERE tablename = 'pgq_q_old' AND indexname = 'pgq_q_old_vt_idx'") == 0);
   CHECK(scalar(c, "SELECT count(*) FROM pg_class WHERE relname = 'pgq_q_old' AND 'vacuum_truncate=false' = ANY(reloptions)") == 1);
-  CHECK(scalar(c, "SELECT count(*) FROM pg_indexes WHERE tablename = 'pgq_q_old' AND indexname = 'pgq_q_old_vt'") == 1);
+  q.send("6");
+  check_counters(c, q);
 }
 
 TEST_CASE("archive moves messages in one statement so a failed insert leaves them queued") {
@@ -476,6 +574,8 @@ TEST_CASE("archive moves messages in one statement so a failed insert leaves the
   exec(c, fmt::format("INSERT INTO pgq_a_arch (msg_id, read_ct, enqueued_at, vt, message) VALUES ({}, 0, now(), now(), '0')", b));
   CHECK_THROWS_AS(q.archive(std::vector<int64_t>{a, b}), pqxx::unique_violation);
   CHECK(scalar(c, "SELECT count(*) FROM pgq_q_arch") == 2);
+  check_counters(c, q);
   CHECK(q.archive(std::vector<int64_t>{a}) == std::vector<int64_t>{a});
   CHECK(scalar(c, "SELECT count(*) FROM pgq_q_arch") == 1);
+  check_counters(c, q);
 }
