@@ -5,7 +5,6 @@
 #include <algorithm>
 
 #include "queue/pg_array.h"
-#include "queue/wakeup.h"
 
 namespace pgq {
 namespace {
@@ -198,6 +197,7 @@ Statements::Statements(std::string_view name, const QueueOptions& opts)
       dead_(dead(name)),
       archive_(archive_table(name)),
       counters_(counters(name)),
+      channel_(fmt::format("pgq_{}", name)),
       type_(opts.payload == Payload::jsonb ? "jsonb" : "text"),
       max_reads_(opts.max_reads) {
   validate_name(name);
@@ -213,6 +213,16 @@ std::string Statements::send(std::string_view rows_select) const {
   return fmt::format("INSERT INTO {} (vt, message) SELECT {}, s.m::{} FROM ({}) AS s(m, vt_ms) RETURNING msg_id, message::text",
                      table_, vt_after("s.vt_ms"), type_, rows_select);
 }
+
+std::string Statements::send_and_notify(std::string_view rows_select) const {
+  // The uncorrelated subquery runs once, and only when the INSERT returned rows.
+  return fmt::format(
+      "WITH ins AS ({send}) SELECT msg_id, message FROM ins"
+      " WHERE (SELECT true FROM pg_notify('{ch}', '') WHERE EXISTS (SELECT FROM ins))",
+      fmt::arg("send", send(rows_select)), fmt::arg("ch", channel_));
+}
+
+std::string Statements::notify() const { return fmt::format("SELECT pg_notify('{}', '')", channel_); }
 
 std::string Statements::metrics() const {
   // Counters summed over their shards, and the oldest message by one probe of the primary key:
@@ -297,6 +307,14 @@ QueueOptions options_of(pqxx::connection& conn, const std::string& name) {
 }
 }  // namespace
 
+// A LISTEN on the queue's channel for as long as the Queue lives; notifications only need to
+// wake await_notification(), which counts them.
+class Queue::Listener : public pqxx::notification_receiver {
+ public:
+  using pqxx::notification_receiver::notification_receiver;
+  void operator()(const std::string&, int) override {}
+};
+
 Queue::Queue(pqxx::connection& conn, std::string_view name)
     : conn_(conn), name_(name), opts_(options_of(conn, name_)), sql_(name_, opts_) {
   const std::string q = live(name_);
@@ -306,12 +324,9 @@ Queue::Queue(pqxx::connection& conn, std::string_view name)
     conn_.prepare(stmt(op), sql);
     conn_.prepare_now(stmt(op));
   };
-  const char* type = opts_.payload == Payload::jsonb ? "jsonb" : "text";
-  prep("send", fmt::format("INSERT INTO {} (vt, message) VALUES ({}, $1::{}) RETURNING msg_id", q, vt_expr, type));
+  prep("send", sql_.send_and_notify("VALUES ($1::text, $2::bigint)"));
   prep("send_batch",
-       fmt::format("INSERT INTO {} (vt, message) SELECT {}, m::{} FROM unnest($1::text[]) WITH ORDINALITY AS u(m, i)"
-                   " ORDER BY i RETURNING msg_id",
-                   q, vt_expr, type));
+       sql_.send_and_notify("SELECT m, $2::bigint FROM unnest($1::text[]) WITH ORDINALITY AS u(m, i) ORDER BY i"));
   prep("read", sql_.read("$1", "$2"));
   prep("pop", fmt::format("WITH cand AS ({cand})"
                           " DELETE FROM {q} AS m WHERE m.msg_id = ANY(ARRAY(SELECT msg_id FROM cand)) RETURNING {cols}",
@@ -325,7 +340,11 @@ Queue::Queue(pqxx::connection& conn, std::string_view name)
   prep("delete_leased", sql_.remove_leased("$1", "$2"));
   prep("purge", fmt::format("WITH gone AS (DELETE FROM {} RETURNING 1) SELECT count(*) FROM gone", q));
   prep("metrics", sql_.metrics());
+  prep("notify", sql_.notify());
 }
+
+Queue::~Queue() = default;
+Queue::Queue(Queue&&) noexcept = default;
 
 std::string Queue::stmt(std::string_view op) const { return fmt::format("pgq.{}.{}", name_, op); }
 
@@ -354,15 +373,12 @@ int64_t Queue::send(std::string_view message, ms delay) {
   check_duration(delay, "delay");
   pqxx::nontransaction tx(conn_);
   auto r = tx.exec_prepared(stmt("send"), std::string(message), delay.count());
-  notify();
   return r[0][0].as<int64_t>();
 }
 
 std::vector<int64_t> Queue::send_batch(const std::vector<std::string>& messages, ms delay) {
   pqxx::nontransaction tx(conn_);
-  auto ids = send_batch(tx, messages, delay);
-  notify();
-  return ids;
+  return send_batch(tx, messages, delay);
 }
 
 std::vector<int64_t> Queue::send_batch(pqxx::transaction_base& tx, const std::vector<std::string>& messages,
@@ -387,13 +403,15 @@ std::vector<Message> Queue::read_with_poll(ms vt, int qty, ms max_wait, ms poll)
   check_duration(max_wait, "max_wait");
   if (poll.count() <= 0) throw InvalidArgument("pgq: poll must be positive");
   auto deadline = std::chrono::steady_clock::now() + max_wait;
+  // Listening before the first read: a send committed after that read started is notified, and a
+  // notification that arrives during a read waits in libpq for the next await_notification().
+  if (!listener_) listener_ = std::make_unique<Listener>(conn_, sql_.channel());
   for (;;) {
-    uint64_t gen = wakeup_generation(name_);  // taken before reading: a send in between is not missed
     auto msgs = read(vt, qty);
     auto now = std::chrono::steady_clock::now();
     if (!msgs.empty() || now >= deadline) return msgs;
-    auto left = std::chrono::duration_cast<ms>(deadline - now);
-    wakeup_wait(name_, gen, std::min(left, poll));
+    auto wait = std::chrono::duration_cast<std::chrono::microseconds>(std::min<std::chrono::steady_clock::duration>(deadline - now, poll));
+    conn_.await_notification(static_cast<long>(wait.count() / 1000000), static_cast<long>(wait.count() % 1000000));
   }
 }
 
@@ -500,6 +518,9 @@ Metrics Queue::metrics() {
   return m;
 }
 
-void Queue::notify() { wakeup_notify(name_); }
+void Queue::notify() {
+  pqxx::nontransaction tx(conn_);
+  tx.exec_prepared(stmt("notify"));
+}
 
 }  // namespace pgq

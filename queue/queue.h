@@ -6,6 +6,9 @@
 // pgq_c_x (counters kept by triggers, so that metrics never scan a table), plus the shared
 // pgq_meta (one row per queue: payload type, max reads).
 //
+// Senders NOTIFY channel "pgq_x" in the transaction of the send; read_with_poll() LISTENs, so a
+// reader in any process wakes when a send commits, and still polls as a safety net.
+//
 // Delivery is at-least-once: read() hides a message for a visibility timeout (vt) and bumps
 // read_ct; a reader that does not delete it in time lets it reappear. Concurrent readers never
 // receive the same message (FOR UPDATE SKIP LOCKED). To make processing effectively exactly-once,
@@ -20,6 +23,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -83,7 +87,15 @@ class Statements {
   const std::string& table() const { return table_; }
   // INSERT of the messages yielded by `rows_select`: two columns, the message (text) and how long
   // it stays hidden (ms, 0 = visible now). Returns msg_id, message (as text). Usable as a CTE.
+  // It wakes no reader by itself: see notify().
   std::string send(std::string_view rows_select) const;
+  // The same as one complete statement (not a CTE) that also wakes the queue's listeners when
+  // its transaction commits, only if it inserted something.
+  std::string send_and_notify(std::string_view rows_select) const;
+  // A SELECT that wakes the queue's listeners (every process LISTENing on channel()) when the
+  // transaction commits; NOTIFY is transactional, so a rolled-back send wakes nobody.
+  std::string notify() const;
+  const std::string& channel() const { return channel_; }
   // Leases up to `qty` visible messages (those visible the longest, by vt) for vt_ms; returns,
   // per message: msg_id, read_ct, enqueued_at and vt (epoch ms), message (as text), in no
   // particular order. With max_reads set, exhausted messages move to the dead-letter table instead.
@@ -101,7 +113,7 @@ class Statements {
   std::string metrics() const;
 
  private:
-  std::string table_, dead_, archive_, counters_, type_;
+  std::string table_, dead_, archive_, counters_, channel_, type_;
   int max_reads_ = 0;
 };
 
@@ -111,14 +123,17 @@ class Queue {
 
   // The queue must exist (create_queue). Prepares every statement now, so the first call is fast.
   Queue(pqxx::connection& conn, std::string_view name);
+  ~Queue();
+  Queue(Queue&&) noexcept;
 
   const std::string& name() const { return name_; }
   const QueueOptions& options() const { return opts_; }
 
-  // Autocommitted sends; `delay` hides the message from readers until now + delay.
+  // Autocommitted sends; `delay` hides the message from readers until now + delay. Each wakes
+  // the queue's listeners in the same statement (see Statements::notify).
   int64_t send(std::string_view message, ms delay = ms{0});
   std::vector<int64_t> send_batch(const std::vector<std::string>& messages, ms delay = ms{0});
-  // The same inside the caller's transaction: visible only if it commits. Call notify() after.
+  // The same inside the caller's transaction: visible, and readers woken, only if it commits.
   std::vector<int64_t> send_batch(pqxx::transaction_base& tx, const std::vector<std::string>& messages,
                                   ms delay = ms{0});
 
@@ -127,8 +142,9 @@ class Queue {
   // Up to qty visible messages, hidden for vt afterwards, read_ct incremented: those visible the
   // longest (smallest vt, then msg_id) are taken, and returned in msg_id order.
   std::vector<Message> read(ms vt, int qty);
-  // read(), but when nothing is visible waits for a send of this process (or polls every
-  // `poll`) until max_wait has passed.
+  // read(), but when nothing is visible waits until max_wait has passed for a send to commit (in
+  // any process: LISTEN on this connection, which stays listening afterwards), reading again on
+  // each wake-up and at least every `poll` (the safety net, should a notification be missed).
   std::vector<Message> read_with_poll(ms vt, int qty, ms max_wait, ms poll = ms{100});
   // Reads and deletes one message at once (at-most-once).
   std::optional<Message> pop();
@@ -161,10 +177,12 @@ class Queue {
     tx.commit();
   }
 
-  // Wakes readers of this queue in this process (after a transaction holding sends committed).
+  // Wakes every reader of this queue (any process) now. Sends do it themselves; this is for
+  // messages made visible by other means (set_vt to 0, a driver's own INSERT).
   void notify();
 
  private:
+  class Listener;
   std::string stmt(std::string_view op) const;
   std::vector<Message> to_messages(const pqxx::result& r) const;
   void check_qty(int qty) const;
@@ -173,6 +191,7 @@ class Queue {
   std::string name_;
   QueueOptions opts_;
   Statements sql_;
+  std::unique_ptr<Listener> listener_;  // LISTENing since the first read_with_poll
 };
 
 }  // namespace pgq

@@ -1,7 +1,9 @@
 // The PGMQ-style queue against a real PostgreSQL: every operation, concurrency, visibility
 // timeouts, dead letters, crash of a consumer mid-transaction, bad input, the plans of its
-// statements at any table size, and its counters.
+// statements at any table size, its counters, and wake-ups across processes.
 #include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -414,12 +416,13 @@ TEST_CASE("a consumer started on an empty never-analyzed queue keeps up while a 
   Queue consumer(cc, "big");
   CHECK(consumer.read(30s, kBatch).empty());  // the generic plans are made now, on the empty table
 
-  // The backlog arrives in one statement, the library's own send, while the consumer polls.
+  // The backlog arrives in one statement, the library's own send (so it also notifies), while the
+  // consumer waits.
   std::atomic<bool> sent{false};
   std::thread producer([&] {
     pqxx::connection pc(s.conninfo);
     pgq::Statements sql("big", {pgq::Payload::text, 0});
-    exec(pc, sql.send(fmt::format("SELECT 'm' || g, 0 FROM generate_series(1, {}) g", kBacklog)));
+    exec(pc, sql.send_and_notify(fmt::format("SELECT 'm' || g, 0 FROM generate_series(1, {}) g", kBacklog)));
     sent = true;
   });
   int64_t consumed = 0;
@@ -578,4 +581,51 @@ TEST_CASE("archive moves messages in one statement so a failed insert leaves the
   CHECK(q.archive(std::vector<int64_t>{a}) == std::vector<int64_t>{a});
   CHECK(scalar(c, "SELECT count(*) FROM pgq_q_arch") == 1);
   check_counters(c, q);
+}
+
+TEST_CASE("read_with_poll wakes on a send committed by another process") {
+  testpg::Schema s;
+  pqxx::connection c(s.conninfo);
+  pgq::create_queue(c, "xp");
+  Queue q(c, "xp");
+  pid_t pid = fork();
+  if (pid == 0) {  // the sender: its own process and connection; _exit, so no destructor stops the cluster
+    try {
+      std::this_thread::sleep_for(300ms);
+      pqxx::connection c2(s.conninfo);
+      Queue(c2, "xp").send("1");
+      _exit(0);
+    } catch (...) {
+      _exit(1);
+    }
+  }
+  REQUIRE(pid > 0);
+  auto start = std::chrono::steady_clock::now();
+  // The poll interval is far longer than the test: only the NOTIFY can wake the reader early.
+  auto msgs = q.read_with_poll(30s, 1, 20s, 10s);
+  auto waited = std::chrono::steady_clock::now() - start;
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(msgs.size() == 1);
+  CHECK(waited < 5s);
+}
+
+TEST_CASE("read_with_poll finds a message that no notification announced by polling") {
+  testpg::Schema s;
+  pqxx::connection c(s.conninfo);
+  pgq::create_queue(c, "quiet");
+  Queue q(c, "quiet");
+  std::thread writer([&] {
+    std::this_thread::sleep_for(300ms);
+    pqxx::connection c2(s.conninfo);
+    exec(c2, "INSERT INTO pgq_q_quiet (vt, message) VALUES (clock_timestamp(), '1')");  // no NOTIFY
+  });
+  auto start = std::chrono::steady_clock::now();
+  auto msgs = q.read_with_poll(30s, 1, 20s, 100ms);
+  auto waited = std::chrono::steady_clock::now() - start;
+  writer.join();
+  CHECK(msgs.size() == 1);
+  CHECK(waited < 10s);  // the 100 ms poll found it, not the 20 s deadline
 }
