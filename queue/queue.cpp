@@ -324,9 +324,12 @@ Queue::Queue(pqxx::connection& conn, std::string_view name)
     conn_.prepare(stmt(op), sql);
     conn_.prepare_now(stmt(op));
   };
-  prep("send", sql_.send_and_notify("VALUES ($1::text, $2::bigint)"));
-  prep("send_batch",
-       sql_.send_and_notify("SELECT m, $2::bigint FROM unnest($1::text[]) WITH ORDINALITY AS u(m, i) ORDER BY i"));
+  const std::string one = "VALUES ($1::text, $2::bigint)",
+                    many = "SELECT m, $2::bigint FROM unnest($1::text[]) WITH ORDINALITY AS u(m, i) ORDER BY i";
+  prep("send", sql_.send_and_notify(one));
+  prep("send_batch", sql_.send_and_notify(many));
+  prep("send_quiet", sql_.send(one));
+  prep("send_batch_quiet", sql_.send(many));
   prep("read", sql_.read("$1", "$2"));
   prep("pop", fmt::format("WITH cand AS ({cand})"
                           " DELETE FROM {q} AS m WHERE m.msg_id = ANY(ARRAY(SELECT msg_id FROM cand)) RETURNING {cols}",
@@ -372,7 +375,7 @@ std::vector<Message> Queue::to_messages(const pqxx::result& r) const {
 int64_t Queue::send(std::string_view message, ms delay) {
   check_duration(delay, "delay");
   pqxx::nontransaction tx(conn_);
-  auto r = tx.exec_prepared(stmt("send"), std::string(message), delay.count());
+  auto r = tx.exec_prepared(stmt(notify_on_send_ ? "send" : "send_quiet"), std::string(message), delay.count());
   return r[0][0].as<int64_t>();
 }
 
@@ -386,7 +389,7 @@ std::vector<int64_t> Queue::send_batch(pqxx::transaction_base& tx, const std::ve
   check_duration(delay, "delay");
   std::vector<int64_t> ids;
   if (messages.empty()) return ids;
-  auto r = tx.exec_prepared(stmt("send_batch"), pg_array(messages), delay.count());
+  auto r = tx.exec_prepared(stmt(notify_on_send_ ? "send_batch" : "send_batch_quiet"), pg_array(messages), delay.count());
   ids.reserve(r.size());
   for (const auto& row : r) ids.push_back(row[0].as<int64_t>());
   return ids;

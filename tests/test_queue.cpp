@@ -629,3 +629,24 @@ TEST_CASE("read_with_poll finds a message that no notification announced by poll
   CHECK(msgs.size() == 1);
   CHECK(waited < 10s);  // the 100 ms poll found it, not the 20 s deadline
 }
+
+TEST_CASE("a sender with notify_on_send off wakes no reader and the poll still finds its message") {
+  testpg::Schema s;
+  pqxx::connection c(s.conninfo);
+  pgq::create_queue(c, "off");
+  Queue q(c, "off");
+  std::thread sender([&] {
+    std::this_thread::sleep_for(100ms);
+    pqxx::connection c2(s.conninfo);
+    Queue quiet(c2, "off");
+    quiet.notify_on_send(false);
+    quiet.send("1");
+  });
+  auto start = std::chrono::steady_clock::now();
+  auto msgs = q.read_with_poll(30s, 1, 20s, 2s);
+  auto waited = std::chrono::steady_clock::now() - start;
+  sender.join();
+  CHECK(msgs.size() == 1);
+  CHECK(waited >= 1900ms);  // not woken: found by the 2 s poll
+  CHECK(waited < 15s);
+}
