@@ -105,7 +105,8 @@ class Statements {
   std::string set_vt_leased(std::string_view ids, std::string_view read_cts, std::string_view vt_ms) const;
   std::string remove_leased(std::string_view ids, std::string_view read_cts) const;
   // Unfenced, by ids (bigint[]): delete, or move to the archive table; both return the msg_ids
-  // they moved. Each is one statement, atomic without BEGIN/COMMIT.
+  // they moved. Each is one statement, atomic without BEGIN/COMMIT; archive is a complete
+  // statement (its DELETE is a CTE of its own), not usable as a CTE.
   std::string remove(std::string_view ids) const;
   std::string archive(std::string_view ids) const;
   // One row: depth, age of the oldest message (ms, NULL if empty), messages ever sent, dead
@@ -140,7 +141,7 @@ class Queue {
   const Statements& statements() const { return sql_; }
 
   // Up to qty visible messages, hidden for vt afterwards, read_ct incremented: those visible the
-  // longest (smallest vt, then msg_id) are taken, and returned in msg_id order.
+  // longest (smallest vt; equal vt in index order) are taken, and returned in msg_id order.
   std::vector<Message> read(ms vt, int qty);
   // read(), but when nothing is visible waits until max_wait has passed for a send to commit (in
   // any process: LISTEN on this connection, which stays listening afterwards), reading again on
