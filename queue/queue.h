@@ -3,7 +3,11 @@
 // (libpqxx has no internal locking).
 //
 // Tables for queue "x": pgq_q_x (live messages), pgq_a_x (archive), pgq_d_x (dead letters),
-// plus the shared pgq_meta (one row per queue: payload type, max reads).
+// pgq_c_x (counters kept by triggers, so that metrics never scan a table), plus the shared
+// pgq_meta (one row per queue: payload type, max reads).
+//
+// Senders NOTIFY channel "pgq_x" in the transaction of the send; read_with_poll() LISTENs, so a
+// reader in any process wakes when a send commits, and still polls as a safety net.
 //
 // Delivery is at-least-once: read() hides a message for a visibility timeout (vt) and bumps
 // read_ct; a reader that does not delete it in time lets it reappear. Concurrent readers never
@@ -19,6 +23,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -66,7 +71,8 @@ struct Metrics {
 // Names become part of table names, so anything else is refused rather than quoted.
 void validate_name(std::string_view name);
 
-// Idempotent: creates the tables if missing. Options of an existing queue are kept.
+// Idempotent: creates the tables if missing, and brings a queue made by an earlier version of
+// this library up to date (counters, index). Options of an existing queue are kept.
 void create_queue(pqxx::connection& conn, std::string_view name, QueueOptions opts = {});
 // Drops the queue's tables and meta row (idempotent).
 void drop_queue(pqxx::connection& conn, std::string_view name);
@@ -80,22 +86,35 @@ class Statements {
   Statements(std::string_view name, const QueueOptions& opts);
   const std::string& table() const { return table_; }
   // INSERT of the messages yielded by `rows_select`: two columns, the message (text) and how long
-  // it stays hidden (ms, 0 = visible now). Returns msg_id, message (as text).
+  // it stays hidden (ms, 0 = visible now). Returns msg_id, message (as text). Usable as a CTE.
+  // It wakes no reader by itself: see notify().
   std::string send(std::string_view rows_select) const;
-  // Leases up to `qty` visible messages (oldest visible first) for vt_ms; returns, per message:
-  // msg_id, read_ct, enqueued_at and vt (epoch ms), message (as text), in no particular order.
-  // With max_reads set, exhausted messages move to the dead-letter table instead.
+  // The same as one complete statement (not a CTE) that also wakes the queue's listeners when
+  // its transaction commits, only if it inserted something.
+  std::string send_and_notify(std::string_view rows_select) const;
+  // A SELECT that wakes the queue's listeners (every process LISTENing on channel()) when the
+  // transaction commits; NOTIFY is transactional, so a rolled-back send wakes nobody.
+  std::string notify() const;
+  const std::string& channel() const { return channel_; }
+  // Leases up to `qty` visible messages (those visible the longest, by vt) for vt_ms; returns,
+  // per message: msg_id, read_ct, enqueued_at and vt (epoch ms), message (as text), in no
+  // particular order. With max_reads set, exhausted messages move to the dead-letter table instead.
   std::string read(std::string_view qty, std::string_view vt_ms) const;
   // Fenced by leases (bigint[] ids, int[] read counts): hides for vt_ms / deletes only the
   // messages nobody read since; returns their msg_id.
   std::string set_vt_leased(std::string_view ids, std::string_view read_cts, std::string_view vt_ms) const;
   std::string remove_leased(std::string_view ids, std::string_view read_cts) const;
+  // Unfenced, by ids (bigint[]): delete, or move to the archive table; both return the msg_ids
+  // they moved. Each is one statement, atomic without BEGIN/COMMIT; archive is a complete
+  // statement (its DELETE is a CTE of its own), not usable as a CTE.
+  std::string remove(std::string_view ids) const;
+  std::string archive(std::string_view ids) const;
   // One row: depth, age of the oldest message (ms, NULL if empty), messages ever sent, dead
-  // letters, archived.
+  // letters, archived. Reads the counters and one primary-key probe: O(1) in the queue's size.
   std::string metrics() const;
 
  private:
-  std::string table_, dead_, archive_, type_;
+  std::string table_, dead_, archive_, counters_, channel_, type_;
   int max_reads_ = 0;
 };
 
@@ -105,24 +124,28 @@ class Queue {
 
   // The queue must exist (create_queue). Prepares every statement now, so the first call is fast.
   Queue(pqxx::connection& conn, std::string_view name);
+  ~Queue();
+  Queue(Queue&&) noexcept;
 
   const std::string& name() const { return name_; }
   const QueueOptions& options() const { return opts_; }
 
-  // Autocommitted sends; `delay` hides the message from readers until now + delay.
+  // Autocommitted sends; `delay` hides the message from readers until now + delay. Each wakes
+  // the queue's listeners in the same statement (see Statements::notify).
   int64_t send(std::string_view message, ms delay = ms{0});
   std::vector<int64_t> send_batch(const std::vector<std::string>& messages, ms delay = ms{0});
-  // The same inside the caller's transaction: visible only if it commits. Call notify() after.
+  // The same inside the caller's transaction: visible, and readers woken, only if it commits.
   std::vector<int64_t> send_batch(pqxx::transaction_base& tx, const std::vector<std::string>& messages,
                                   ms delay = ms{0});
 
   const Statements& statements() const { return sql_; }
 
   // Up to qty visible messages, hidden for vt afterwards, read_ct incremented: those visible the
-  // longest (smallest vt, then msg_id) are taken, and returned in msg_id order.
+  // longest (smallest vt; equal vt in index order) are taken, and returned in msg_id order.
   std::vector<Message> read(ms vt, int qty);
-  // read(), but when nothing is visible waits for a send of this process (or polls every
-  // `poll`) until max_wait has passed.
+  // read(), but when nothing is visible waits until max_wait has passed for a send to commit (in
+  // any process: LISTEN on this connection, which stays listening afterwards), reading again on
+  // each wake-up and at least every `poll` (the safety net, should a notification be missed).
   std::vector<Message> read_with_poll(ms vt, int qty, ms max_wait, ms poll = ms{100});
   // Reads and deletes one message at once (at-most-once).
   std::optional<Message> pop();
@@ -131,7 +154,7 @@ class Queue {
   std::vector<int64_t> remove(const std::vector<int64_t>& msg_ids);  // ids actually deleted
   std::vector<int64_t> remove(pqxx::transaction_base& tx, const std::vector<int64_t>& msg_ids);
   bool archive(int64_t msg_id);
-  std::vector<int64_t> archive(const std::vector<int64_t>& msg_ids);
+  std::vector<int64_t> archive(const std::vector<int64_t>& msg_ids);  // one statement, no BEGIN/COMMIT
   // Makes a message visible again at now + vt (0 releases it at once). Empty if it does not exist.
   std::optional<Message> set_vt(int64_t msg_id, ms vt);
   std::vector<int64_t> set_vt(const std::vector<int64_t>& msg_ids, ms vt);  // ids that exist
@@ -155,10 +178,17 @@ class Queue {
     tx.commit();
   }
 
-  // Wakes readers of this queue in this process (after a transaction holding sends committed).
+  // Wakes every reader of this queue (any process) now. Sends do it themselves; this is for
+  // messages made visible by other means (set_vt to 0, a driver's own INSERT).
   void notify();
+  // Whether this Queue's sends notify (default on). PostgreSQL serialises the commits of
+  // notifying transactions (a database-wide lock from pre-commit to the end of the commit), so
+  // concurrent single-message senders lose their shared fsyncs: measured 43% fewer msg/s at 4
+  // clients. With it off, readers find these messages by their poll.
+  void notify_on_send(bool on) { notify_on_send_ = on; }
 
  private:
+  class Listener;
   std::string stmt(std::string_view op) const;
   std::vector<Message> to_messages(const pqxx::result& r) const;
   void check_qty(int qty) const;
@@ -167,6 +197,8 @@ class Queue {
   std::string name_;
   QueueOptions opts_;
   Statements sql_;
+  std::unique_ptr<Listener> listener_;  // LISTENing since the first read_with_poll
+  bool notify_on_send_ = true;
 };
 
 }  // namespace pgq

@@ -35,8 +35,10 @@ Cluster& Cluster::shared() {
 
 Cluster::Cluster() {
   as_postgres_ = geteuid() == 0;
-  char tmpl[] = "/tmp/payeng-pgtest-XXXXXX";
-  if (!mkdtemp(tmpl)) throw std::runtime_error("testpg: mkdtemp failed");
+  // TESTPG_DIR puts the cluster elsewhere, e.g. /dev/shm for benchmarks on a tmpfs cluster.
+  const char* base = std::getenv("TESTPG_DIR");
+  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/payeng-pgtest-XXXXXX";
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("testpg: mkdtemp failed in " + tmpl);
   dir_ = tmpl;
   if (as_postgres_) {
     passwd* pw = getpwnam("postgres");

@@ -1,5 +1,6 @@
-// A throwaway PostgreSQL 15 cluster for integration tests: initdb into a temp dir, listen on a
-// unix socket in that dir only (no TCP port to collide on), fsync on, torn down at exit.
+// A throwaway PostgreSQL 15 cluster for integration tests: initdb into a temp dir (under
+// $TESTPG_DIR if set, else /tmp), listen on a unix socket in that dir only (no TCP port to
+// collide on), fsync on, torn down at exit.
 // Works as root (the server runs as user postgres) and as a normal user.
 #pragma once
 #include <pqxx/pqxx>
