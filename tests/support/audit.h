@@ -110,10 +110,11 @@ inline AuditResult audit(const Stack& s, const std::vector<Posted>& posted,
 }
 
 // One row of the fault table (tests/README.md): printed, and appended to $FAULT_TABLE if set.
+// recovery_ms < 0: not measured (no load after the fault to measure it with).
 inline void report_fault(const std::string& fault, const AuditResult& a, int64_t recovery_ms,
                          const std::string& extra = "") {
   auto row = fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |{}", fault, a.accepted, a.lost, a.duplicated,
-                         a.wrong_requested_at, a.held_unacknowledged, recovery_ms < 0 ? std::string("never") : fmt::format("{} ms", recovery_ms),
+                         a.wrong_requested_at, a.held_unacknowledged, recovery_ms < 0 ? std::string("-") : fmt::format("{} ms", recovery_ms),
                          a.settle_ms, extra.empty() ? "" : " " + extra);
   MESSAGE(row);
   std::fprintf(stderr, "%s\n%s\n", row.c_str(), a.describe().c_str());
