@@ -131,6 +131,7 @@ void Dispatcher::transition(Job& j, const Event& e) {
                   to_view(j.payment.correlation_id));
         recorder_->mark_unknown(j.payment.correlation_id, j.requested_at_ms, false);
         j.tries = 0;
+        j.avoid = j.processor;  // X timed out on it and holds nothing: the other one if it can take it
         return requeue(j, std::chrono::milliseconds(0));  // same requestedAt, any processor
       }
       break;
@@ -393,6 +394,15 @@ void Dispatcher::pump() {
         metrics().holds.fetch_add(1, std::memory_order_relaxed);
         break;
       }
+      if (d.processor == j->avoid) {
+        // Otherwise a payment that timed out on a half-open X would be X's next probe, and its
+        // next, for as long as X keeps timing out.
+        const auto other = static_cast<Processor>(1 - d.processor);
+        if (available(proc_[other], policy_, now) &&
+            proc_[other].in_flight + routing_[other] < cfg_.processor_max_in_flight)
+          d = {true, other, Reason::avoid_last};
+      }
+      j->avoid = -1;
       ProcessorState& ps = proc_[d.processor];
       if (ps.in_flight + routing_[d.processor] >= cfg_.processor_max_in_flight) break;  // wait for answers
       const bool probe = circuit_state(ps, now) == 2;

@@ -82,6 +82,7 @@ class Dispatcher {
     SteadyClock::time_point unknown_base{};  // unknown: last unanswered send, or when we took it over
     bool sending = false, looking_up = false, renewing = false, resend_scheduled = false;
     bool probe = false;  // its next send tests a half-open circuit
+    int avoid = -1;      // X proved it did not store this payment: route it elsewhere if possible
     int tries = 0;
     uint32_t gen = 0;  // tells this job from an earlier one of the same payment (dropped, taken again)
   };

@@ -12,6 +12,7 @@ const char* reason_name(Reason r) {
     case Reason::both_slow: return "both_slow";
     case Reason::only_default: return "only_default";
     case Reason::hold: return "hold";
+    case Reason::avoid_last: return "avoid_last";
   }
   return "?";
 }

@@ -60,8 +60,9 @@ enum class Reason : uint8_t {
   both_slow,           // both slow: the faster one
   only_default,        // fallback unavailable, default slow: default anyway
   hold,                // neither available: keep it queued
+  avoid_last,          // the payment's last processor timed out on it and proved it holds nothing
 };
-inline constexpr int kReasonCount = 6;
+inline constexpr int kReasonCount = 7;
 const char* reason_name(Reason r);
 
 struct Decision {
