@@ -1,5 +1,6 @@
 // Every setting of the engine, read from the environment in one place and validated at start-up.
 #pragma once
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -53,6 +54,13 @@ struct Config {
 
   // Our right to send a payment ends this long before its lease does (clock rates, the write).
   std::chrono::milliseconds lease_margin() const { return lease / 10; }
+  // Without a backlog, each instance claims visible messages this often: adoption after a crash
+  // takes a lease plus this.
+  std::chrono::milliseconds claim_interval() const { return std::min<std::chrono::milliseconds>(lease / 4, std::chrono::milliseconds(500)); }
+  // No claim by any instance for this long means the database (or every instance) stalled: the
+  // leases that ran out meanwhile are left to their holders for a whole lease after (pgq
+  // read_guarded), since they could not renew them either. Twice the claim interval at least.
+  std::chrono::milliseconds claim_stall() const { return lease / 2; }
 
   // Reads the environment; throws std::invalid_argument naming the variable on a bad or missing value.
   static Config from_env();

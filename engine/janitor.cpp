@@ -21,8 +21,6 @@ namespace {
 // One claim takes at most this many messages: a round trip stays short.
 constexpr int kClaimBatch = 500;
 constexpr std::chrono::seconds kEverySecond{1};
-// Without a backlog, expired leases are looked for this often: adoption after a crash takes a lease plus this.
-constexpr std::chrono::milliseconds kClaimInterval{500};
 constexpr std::chrono::milliseconds kHealthCallTimeout{2000};
 constexpr std::chrono::hours kPartitionsEvery{1};
 
@@ -38,8 +36,8 @@ void Dispatcher::tick() {
       read_health();
     }
     // Visible messages: given back by a full or stopping instance, or whose instance died or
-    // stalled. Every kClaimInterval, or every tick while the last claim came back full (a backlog).
-    if (!claim_in_flight_ && now - last_claim_ >= (claim_more_ ? cfg_.tick : kClaimInterval)) claim();
+    // stalled. Every claim interval, or every tick while the last claim came back full (a backlog).
+    if (!claim_in_flight_ && now - last_claim_ >= (claim_more_ ? cfg_.tick : cfg_.claim_interval())) claim();
     pump();  // payments that no processor could take get another routing round
   }
   if (now - last_gauges_ >= kEverySecond) {
@@ -70,12 +68,16 @@ void Dispatcher::renew_leases() {
 }
 
 void Dispatcher::claim() {
+  // Without room it still runs (for nothing): every claim keeps the instances' shared clock that
+  // tells a database stall from a dead instance (store.cpp kClaim).
   const int room = reserve(kClaimBatch);
-  if (room == 0) return;
   claim_in_flight_ = true;
   const auto issued = SteadyClock::now();
   recorder_->db().exec(
-      store::kClaim, {std::to_string(room), std::to_string(cfg_.lease.count())}, issued + cfg_.db_statement_timeout,
+      store::kClaim,
+      {std::to_string(room), std::to_string(cfg_.lease.count()), std::to_string(cfg_.claim_stall().count()),
+       std::to_string(cfg_.lease.count())},
+      issued + cfg_.db_statement_timeout,
       [this, room, issued](net::PgReply&& r) {
         claim_in_flight_ = false;
         last_claim_ = loop_.now();
@@ -104,7 +106,7 @@ void Dispatcher::claim() {
           if (routed_to >= 0) transition(j, {Ev::taken_over, routed_to});
           else transition(j, {Ev::taken});
         }
-        claim_more_ = r.result.rows() == room;
+        claim_more_ = room > 0 && r.result.rows() == room;
         unreserve(room - used);
         if (used) log_event("info", "claimed payments from the queue", std::to_string(used));
         pump();

@@ -149,14 +149,17 @@ Statements ingress_statements() {
 Statements dispatcher_statements() {
   const auto& q = queue();
   return {
-      // $1 how many, $2 lease (ms). Per message: msg_id, read_ct, message, requestedAt (ms),
-      // processor (-1: never routed), whether a send had an unknown outcome.
-      {kClaim, fmt::format("WITH m(msg_id, read_ct, enqueued_ms, vt_ms, message) AS ({read})"
+      // $1 how many, $2 lease (ms), $3 $4 stall and settle (ms): a lease that ran out while the
+      // database stalled is left to its holder, alive and unable to renew it, for $4 after the
+      // instances' claims resume (pgq read_guarded): it may be an in-doubt accept its instance is
+      // about to withdraw, or a payment it is about to send. Per message: msg_id, read_ct,
+      // message, requestedAt (ms), processor (-1: never routed), whether a send had an unknown outcome.
+      {kClaim, fmt::format("WITH {read}"
                            " SELECT m.msg_id, m.read_ct, m.message, {req}, coalesce(p.processor, -1),"
                            " p.unknown_since IS NOT NULL"
                            " FROM m LEFT JOIN payments p ON p.correlation_id = left(m.message, 36)::uuid"
                            "   AND p.accepted_on = {day}",
-                           fmt::arg("read", q.read("$1", "$2")), fmt::arg("req", ms_of("p.requested_at")),
+                           fmt::arg("read", q.read_guarded("$1", "$2", "$3", "$4", "m")), fmt::arg("req", ms_of("p.requested_at")),
                            fmt::arg("day", day_of("split_part(m.message, ' ', 3)::bigint")))},
       // $1 msg_ids, $2 read_cts, $3 ids, $4 processors, $5 lease (ms), $6 requestedAt (ms): for the
       // messages still ours, records the route and renews the lease. Returns the msg_ids that were ours.

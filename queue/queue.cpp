@@ -47,10 +47,12 @@ constexpr const char* kCols =
 // that costs the same as the walk: it was chosen, even with enable_seqscan off, and the next
 // backlog would be sorted whole on every read. The price: a read that finds fewer than qty
 // visible messages walks on through the leased ones behind them (bench/README.md).
-std::string candidates(std::string_view table, std::string_view cols, std::string_view qty) {
-  return fmt::format("SELECT {c} FROM {q} WHERE vt <= clock_timestamp() ORDER BY vt LIMIT {n}"
+std::string candidates(std::string_view table, std::string_view cols, std::string_view qty,
+                       std::string_view also = {}) {
+  return fmt::format("SELECT {c} FROM {q} WHERE vt <= clock_timestamp(){a} ORDER BY vt LIMIT {n}"
                      " FOR UPDATE SKIP LOCKED",
-                     fmt::arg("c", cols), fmt::arg("q", table), fmt::arg("n", qty));
+                     fmt::arg("c", cols), fmt::arg("q", table), fmt::arg("n", qty),
+                     fmt::arg("a", also.empty() ? std::string() : fmt::format(" AND ({})", also)));
 }
 
 // The counting trigger function of a queue: statement-level, so one count and one counter row
@@ -114,6 +116,9 @@ void create_queue(pqxx::connection& conn, std::string_view name, QueueOptions op
       "CREATE TABLE IF NOT EXISTS pgq_meta ("
       " queue_name text PRIMARY KEY, payload text NOT NULL, max_reads int NOT NULL,"
       " created_at timestamptz NOT NULL DEFAULT clock_timestamp())");
+  // The guarded readers' clock (Statements::read_guarded); also for a table of an earlier version.
+  tx.exec("ALTER TABLE pgq_meta ADD COLUMN IF NOT EXISTS last_read_at timestamptz,"
+          " ADD COLUMN IF NOT EXISTS resumed_at timestamptz");
   tx.exec(fmt::format(
       "CREATE TABLE IF NOT EXISTS {q} ("
       " msg_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
@@ -197,7 +202,8 @@ void drop_queue(pqxx::connection& conn, std::string_view name) {
 }
 
 Statements::Statements(std::string_view name, const QueueOptions& opts)
-    : table_(live(name)),
+    : name_(name),
+      table_(live(name)),
       dead_(dead(name)),
       archive_(archive_table(name)),
       counters_(counters(name)),
@@ -248,24 +254,50 @@ std::string Statements::metrics() const {
 // few pages, a sequential scan IS the cheapest plan for all of them, and a generic plan made then
 // lasts until the next vacuum (bench/README.md).
 std::string Statements::read(std::string_view qty, std::string_view vt_ms) const {
+  return fmt::format("WITH {} SELECT * FROM pgq_read", read_ctes(qty, vt_ms, "pgq_read", "", ""));
+}
+
+// The queue's row in pgq_meta is the readers' shared clock: last_read_at is when a guarded read
+// last ran, resumed_at when such reads resumed after a gap longer than stall_ms. Leases whose vt
+// passed before resumed_at ran out during the gap, when their holders may have been unable to
+// renew them; they are skipped until settle_ms after resumed_at. The row lock serialises guarded
+// readers for the length of one read; read() never touches it. A data-modifying CTE, so it runs
+// (at the top level: PostgreSQL allows no such CTE deeper) whether or not anything is visible.
+std::string Statements::read_guarded(std::string_view qty, std::string_view vt_ms, std::string_view stall_ms,
+                                     std::string_view settle_ms, std::string_view alias) const {
+  const std::string clock = fmt::format(
+      "pgq_clk AS (UPDATE pgq_meta SET resumed_at = CASE WHEN last_read_at IS NULL OR resumed_at IS NULL"
+      "   OR last_read_at < clock_timestamp() - ({stall})::bigint * interval '1 millisecond'"
+      "   THEN clock_timestamp() ELSE resumed_at END, last_read_at = clock_timestamp()"
+      "   WHERE queue_name = '{name}' RETURNING resumed_at), ",
+      fmt::arg("stall", stall_ms), fmt::arg("name", name_));
+  const std::string since = "coalesce((SELECT resumed_at FROM pgq_clk), '-infinity')";
+  return read_ctes(qty, vt_ms, alias, clock,
+                   fmt::format("vt >= {s} OR {s} <= clock_timestamp() - ({settle})::bigint * interval '1 millisecond'",
+                               fmt::arg("s", since), fmt::arg("settle", settle_ms)));
+}
+
+std::string Statements::read_ctes(std::string_view qty, std::string_view vt_ms, std::string_view alias,
+                                  std::string_view first_ctes, std::string_view also) const {
   // With max_reads set, candidates already read that often move to the dead-letter table instead.
   std::string dead_cte, alive;
   if (max_reads_ > 0) {
     dead_cte = fmt::format(
-        ", gone AS (DELETE FROM {q} WHERE msg_id = ANY(ARRAY(SELECT msg_id FROM cand WHERE read_ct >= {m}))"
+        ", pgq_gone AS (DELETE FROM {q} WHERE msg_id = ANY(ARRAY(SELECT msg_id FROM pgq_cand WHERE read_ct >= {m}))"
         "   RETURNING {q}.*)"
-        ", dl AS (INSERT INTO {d} (msg_id, read_ct, enqueued_at, vt, message)"
-        "   SELECT msg_id, read_ct, enqueued_at, vt, message FROM gone)",
+        ", pgq_dl AS (INSERT INTO {d} (msg_id, read_ct, enqueued_at, vt, message)"
+        "   SELECT msg_id, read_ct, enqueued_at, vt, message FROM pgq_gone)",
         fmt::arg("q", table_), fmt::arg("d", dead_), fmt::arg("m", max_reads_));
     alive = fmt::format(" WHERE read_ct < {}", max_reads_);
   }
   return fmt::format(
-      "WITH cand AS ({cand}){dead}"
-      " UPDATE {q} AS m SET vt = {vt}, read_ct = m.read_ct + 1"
-      " WHERE m.msg_id = ANY(ARRAY(SELECT msg_id FROM cand{alive})) RETURNING {cols}",
-      fmt::arg("cand", candidates(table_, "msg_id, read_ct", qty)), fmt::arg("q", table_),
-      fmt::arg("dead", dead_cte), fmt::arg("vt", vt_after(vt_ms)), fmt::arg("alive", alive),
-      fmt::arg("cols", kCols));
+      "{first}pgq_cand AS ({cand}){dead},"
+      " {alias}(msg_id, read_ct, enqueued_ms, vt_ms, message) AS ("
+      "UPDATE {q} AS m SET vt = {vt}, read_ct = m.read_ct + 1"
+      " WHERE m.msg_id = ANY(ARRAY(SELECT msg_id FROM pgq_cand{alive})) RETURNING {cols})",
+      fmt::arg("first", first_ctes), fmt::arg("cand", candidates(table_, "msg_id, read_ct", qty, also)),
+      fmt::arg("q", table_), fmt::arg("alias", alias), fmt::arg("dead", dead_cte), fmt::arg("vt", vt_after(vt_ms)),
+      fmt::arg("alive", alive), fmt::arg("cols", kCols));
 }
 
 // Fenced writes: the ids' own = ANY condition drives the scan of the queue table (the key

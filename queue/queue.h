@@ -100,6 +100,17 @@ class Statements {
   // per message: msg_id, read_ct, enqueued_at and vt (epoch ms), message (as text), in no
   // particular order. With max_reads set, exhausted messages move to the dead-letter table instead.
   std::string read(std::string_view qty, std::string_view vt_ms) const;
+  // read() for readers that take over other readers' messages whose vt ran out. A vt that ran out
+  // while the database itself was stalled (or while no guarded reader ran) proves nothing about
+  // its holder: it could not renew its lease either. So each guarded read notes when it ran; after
+  // a gap of more than stall_ms between guarded reads, messages whose vt passed before the reads
+  // resumed are left alone for settle_ms, for their holders to renew or remove them first.
+  // Messages that became visible since (sent visible, given back) are taken at once.
+  // It returns CTEs, for a caller's `WITH <these> SELECT ... FROM <alias>` (its clock is a
+  // data-modifying CTE, which PostgreSQL allows only at the top level); `alias` yields read()'s
+  // columns, named msg_id, read_ct, enqueued_ms, vt_ms, message.
+  std::string read_guarded(std::string_view qty, std::string_view vt_ms, std::string_view stall_ms,
+                           std::string_view settle_ms, std::string_view alias) const;
   // Fenced by leases (bigint[] ids, int[] read counts): hides for vt_ms / deletes only the
   // messages nobody read since; returns their msg_id.
   std::string set_vt_leased(std::string_view ids, std::string_view read_cts, std::string_view vt_ms) const;
@@ -114,7 +125,9 @@ class Statements {
   std::string metrics() const;
 
  private:
-  std::string table_, dead_, archive_, counters_, channel_, type_;
+  std::string read_ctes(std::string_view qty, std::string_view vt_ms, std::string_view alias,
+                        std::string_view first_ctes, std::string_view also) const;
+  std::string name_, table_, dead_, archive_, counters_, channel_, type_;
   int max_reads_ = 0;
 };
 

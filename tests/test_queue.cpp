@@ -317,6 +317,56 @@ TEST_CASE("a lease lost to another reader fences every write of its first holder
   CHECK(a.metrics().queue_length == 0);
 }
 
+TEST_CASE("a lease that ran out while guarded readers stalled is left to its holder for the settle time") {
+  // Holder A leases a message; guarded readers (those that take over expired leases) then stop for
+  // longer than the stall threshold, as they do when the database itself is frozen, and the
+  // lease runs out meanwhile. When they resume, that message is not theirs to take until the
+  // settle time has passed (A, alive, renews it first), while a message sent since is taken at
+  // once. Without a gap, an expired lease is taken as soon as it runs out.
+  testpg::Schema s;
+  pqxx::connection ca(s.conninfo), cb(s.conninfo);
+  pgq::create_queue(ca, "g");
+  Queue a(ca, "g");
+  const pgq::Statements& sql = a.statements();
+  // Guarded reader B: stall after 1 s without a guarded read, settle 2 s.
+  auto guarded = [&](int qty) {
+    pqxx::nontransaction tx(cb);
+    std::vector<int64_t> ids;
+    for (const auto& row : tx.exec(fmt::format("WITH {} SELECT msg_id FROM r ORDER BY msg_id",
+                                               sql.read_guarded(std::to_string(qty), "30000", "1000", "2000", "r"))))
+      ids.push_back(row[0].as<int64_t>());
+    return ids;
+  };
+  const int64_t held = a.send("{\"m\":\"held\"}");
+  auto lease = a.read(500ms, 1);
+  REQUIRE(lease.size() == 1);
+  CHECK(guarded(10).empty());             // the first guarded read starts the clock; nothing visible
+  std::this_thread::sleep_for(1500ms);    // no guarded read for 1.5 s: a stall; A's lease ran out in it
+  CHECK(guarded(10).empty());             // reads resume: A's expired lease is still A's
+  const int64_t fresh = a.send("{\"m\":\"fresh\"}");  // visible since the reads resumed
+  CHECK(guarded(10) == std::vector<int64_t>{fresh});
+  for (int i = 0; i < 4; ++i) {  // reads resumed ~0.5 s ago and keep going: still A's to renew
+    std::this_thread::sleep_for(100ms);
+    CHECK(guarded(10).empty());
+  }
+  {
+    pqxx::work tx(ca);
+    CHECK(a.set_vt(tx, {lease[0].lease()}, 300ms) == std::vector<int64_t>{held});  // A renews in time
+    tx.commit();
+  }
+  // A stops renewing: with guarded reads every 100 ms (no gap) it is taken once its vt passes.
+  const auto renewed_until = std::chrono::steady_clock::now() + 300ms;
+  std::vector<int64_t> got;
+  while (got.empty() && std::chrono::steady_clock::now() < renewed_until + 5s) {
+    std::this_thread::sleep_for(100ms);
+    got = guarded(10);
+  }
+  CHECK(got == std::vector<int64_t>{held});
+  CHECK(std::chrono::steady_clock::now() < renewed_until + 1500ms);  // not held back by a settle time
+  // The plain read knows nothing of the clock.
+  CHECK(scalar(ca, "SELECT count(*) FROM pgq_meta WHERE queue_name = 'g' AND resumed_at IS NOT NULL") == 1);
+}
+
 TEST_CASE("a consumer connection killed mid-transaction loses nothing") {
   testpg::Schema s;
   pqxx::connection admin(s.conninfo);

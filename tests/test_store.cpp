@@ -151,7 +151,8 @@ TEST_CASE("claim leases visible payments with their route and requestedAt") {
   Db db;
   db.accept({1, 2, 3}, {100, 200, 300}, {150, 0, 60000}, {0, -1, 1});
   std::this_thread::sleep_for(200ms);  // payment 1's lease has expired; payment 2 was never leased
-  auto got = db.run(store::kClaim, 10, 10000);
+  // Settle 0: this test is not about stalls (the guard has its own tests in test_queue).
+  auto got = db.run(store::kClaim, 10, 10000, 60000, 0);
   REQUIRE(got.size() == 2);
   for (const auto& row : got) {
     CHECK(row[1].as<int>() == 1);  // read once: the fencing token moved on
@@ -160,7 +161,7 @@ TEST_CASE("claim leases visible payments with their route and requestedAt") {
     REQUIRE(store::decode_message(row[2].as<std::string>(), p));
     CHECK(row[4].as<int>() == (p.amount_cents == 100 ? 0 : -1));  // payment 1 was routed to default
   }
-  CHECK(db.run(store::kClaim, 10, 10000).empty());  // leased to us now
+  CHECK(db.run(store::kClaim, 10, 10000, 60000, 0).empty());  // leased to us now
 }
 
 TEST_CASE("compensate withdraws only untouched payments of our own in-doubt accept") {

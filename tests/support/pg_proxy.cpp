@@ -123,10 +123,11 @@ void PgProxy::cut_all() {
   [[maybe_unused]] auto r = ::write(wake_fd_, &one, sizeof one);
 }
 
-void PgProxy::cut_after_commit(const std::string& stmt, int n) {
+void PgProxy::cut_after_commit(const std::string& stmt, int n, std::function<void()> on_cut) {
   std::lock_guard lk(mu_);
   cut_stmt_ = stmt;
   cut_left_ = n;
+  on_cut_ = std::move(on_cut);
 }
 
 void PgProxy::run() {
@@ -225,6 +226,12 @@ void PgProxy::run() {
       });
       if (!out.empty() && !write_all(to, out.data(), out.size())) pipe->dead = true;
       if (cut_now) {
+        std::function<void()> hook;
+        {
+          std::lock_guard lk(mu_);
+          hook = on_cut_;
+        }
+        if (hook) hook();
         ++cuts_done_;
         pipe->dead = true;
       }

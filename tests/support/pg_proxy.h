@@ -9,6 +9,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -35,7 +36,9 @@ class PgProxy {
   // The next `n` times a client binds prepared statement `stmt`, its connection is reset once the
   // server has finished that statement (its ReadyForQuery: the implicit transaction committed),
   // and nothing of the answer reaches the client.
-  void cut_after_commit(const std::string& stmt, int n = 1);
+  // `on_cut`, if given, runs on the proxy's thread at each such cut, just before the reset: a
+  // test can stall the server at that very moment (nothing of the answer has reached the client).
+  void cut_after_commit(const std::string& stmt, int n = 1, std::function<void()> on_cut = {});
   int cuts_done() const { return cuts_done_.load(); }
   int connections_seen() const { return accepted_.load(); }
 
@@ -51,6 +54,7 @@ class PgProxy {
   std::mutex mu_;
   std::string cut_stmt_;
   int cut_left_ = 0;
+  std::function<void()> on_cut_;
   std::atomic<int> cuts_done_{0};
   std::atomic<int> accepted_{0};
   std::thread thread_;
