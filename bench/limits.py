@@ -9,6 +9,8 @@
                                             (summed Pss: shared memory counted once) and its
                                             cgroup's throttling, kept as peaks in usage.json
   limits.py remove STATE_DIR                move what is left back to the root cgroups, remove ours
+  limits.py pg-options COMPOSE_FILE         print the db service's `-c name=value` settings (all but
+                                            listen_addresses), for the stack's PostgreSQL
 
 Components: postgres (the postmaster and every backend it forks: children inherit the cgroup),
 engine-1, engine-2, haproxy; the scenario runner and the simulators stay outside, as in the
@@ -87,6 +89,15 @@ def compose_limits(compose_file):
         mb = float(mem[:-1]) * {"M": 1, "G": 1024, "K": 1 / 1024}[mem[-1].upper()] if mem[-1].isalpha() else float(mem) / 2**20
         out[component] = {"service": service, "cpus": float(limits["cpus"]), "memory_limit_mb": mb}
     return out
+
+
+def pg_options(compose_file):
+    """The PostgreSQL settings of the db service's command, so the stack runs the same server."""
+    with open(compose_file) as f:
+        doc = yaml.safe_load(f)
+    cmd = [str(a) for a in doc["services"]["db"].get("command", [])]
+    opts = [cmd[i + 1] for i, a in enumerate(cmd[:-1]) if a == "-c"]
+    return [o for o in opts if not o.startswith("listen_addresses=")]
 
 
 def apply(state, compose_file):
@@ -204,7 +215,9 @@ def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
     cmd, state = sys.argv[1], sys.argv[2]
-    if cmd == "apply":
+    if cmd == "pg-options":
+        print(" ".join("-c " + o for o in pg_options(state)))
+    elif cmd == "apply":
         apply(state, sys.argv[3])
     elif cmd == "none":
         with open(os.path.join(state, "limits.json"), "w") as f:

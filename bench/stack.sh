@@ -97,9 +97,12 @@ start_postgres() {
   # PG_STATS=1: pg_stat_statements and WAL I/O timing, for bench/latency.sh's breakdown.
   local pg_stats=""
   [ "${PG_STATS:-0}" = 1 ] && pg_stats="-c shared_preload_libraries=pg_stat_statements -c track_wal_io_timing=on"
-  # Unix socket in the state dir, TCP on loopback only; fsync stays on (durability is the point).
+  # The server the challenge deployment runs: the db service's settings in docker-compose.yml
+  # (read from it, so the two cannot drift); unix socket in the state dir, TCP on loopback only.
+  local compose_opts
+  compose_opts=$(/usr/bin/python3 "$REPO/bench/limits.py" pg-options "$REPO/docker-compose.yml")
   as_pg "$PGBIN/pg_ctl" -D "$data" -l "$STATE/postgres.log" -w -t 30 start \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $STATE -c fsync=on -c max_connections=100 -c autovacuum_naptime=5s -c jit=off -c checkpoint_timeout=30min -c max_wal_size=2GB $pg_stats" >/dev/null ||
+    -o "$compose_opts -c listen_addresses=127.0.0.1 -p $PG_PORT -k $STATE -c fsync=on $pg_stats" >/dev/null ||
     fail_with_log "postgres" "$STATE/postgres.log"
   head -n1 "$data/postmaster.pid" > "$STATE/postgres.pid"
   wait_until 15 "" "$PGBIN/pg_isready" -q -h "$STATE" -p "$PG_PORT" || fail_with_log "postgres" "$STATE/postgres.log"
