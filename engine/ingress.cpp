@@ -32,6 +32,7 @@ struct Ingress::Batch {
   std::vector<Item> items;
   std::vector<PaymentRequest> unique;  // what the statement writes, in order
   std::vector<size_t> slot;            // items[i] is unique[slot[i]]
+  std::unordered_map<CorrelationId, size_t, CorrelationIdHash> index;  // unique[index[id]] has that id
   std::vector<int> status;             // per unique payment, once known (0: not yet)
   int reserved = 0;                    // the first `reserved` payments are leased to our dispatcher
   int route = -1;
@@ -129,11 +130,10 @@ void Ingress::flush(LoopState& st) {
     st.pending.erase(st.pending.begin(), st.pending.begin() + n);
     metrics().ingress_backlog.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
     // The same id twice in one batch: the statement writes it once; the repeat gets the same answer.
-    std::unordered_map<CorrelationId, size_t, CorrelationIdHash> first;
     b->slot.resize(n);
     b->oldest = b->items.front().arrived;
     for (size_t i = 0; i < n; ++i) {
-      auto [it, inserted] = first.emplace(b->items[i].payment.correlation_id, b->unique.size());
+      auto [it, inserted] = b->index.emplace(b->items[i].payment.correlation_id, b->unique.size());
       if (inserted) b->unique.push_back(b->items[i].payment);
       b->slot[i] = it->second;
       b->oldest = std::min(b->oldest, b->items[i].arrived);
@@ -199,25 +199,24 @@ void Ingress::on_committed(LoopState& st, std::shared_ptr<Batch> b, net::PgReply
       // writes the answers): a client that reads the processors' books right after its answer
       // then finds its payment there sooner.
       std::vector<Fresh> fresh;
-      std::vector<size_t> unclear;
-      std::vector<int> status(b->unique.size(), 0);
       const auto lease_until = b->sent + cfg_.lease - cfg_.lease_margin();
-      for (size_t u = 0; u < b->unique.size() && static_cast<int>(u) < r.result.rows(); ++u) {
-        const int row = static_cast<int>(u);
-        if (r.result.boolean(row, 1)) {
-          status[u] = 202;
-          if (row < b->reserved)
-            fresh.push_back({b->unique[u], r.result.int64(row, 0), b->requested_at_ms, b->route, lease_until});
-        } else if (r.result.null(row, 2)) {
-          unclear.push_back(u);  // inserted by a concurrent statement: not visible to this one's snapshot
-        } else {
-          status[u] = r.result.int64(row, 2) == b->unique[u].amount_cents ? 200 : 409;
-        }
+      for (int row = 0; row < r.result.rows(); ++row) {  // one per payment created: its message
+        CorrelationId cid{};
+        auto it = parse_uuid(r.result.text(row, 1).substr(0, 36), cid) ? b->index.find(cid) : b->index.end();
+        if (it == b->index.end()) continue;  // cannot be: the statement writes only the batch's ids
+        const size_t u = it->second;
+        b->status[u] = 202;
+        if (static_cast<int>(u) < b->reserved)
+          fresh.push_back({b->unique[u], r.result.int64(row, 0), b->requested_at_ms, b->route, lease_until});
       }
+      // Not created: a duplicate, a conflict, or yesterday's; kLookup tells which.
+      std::vector<size_t> unclear;
+      for (size_t u = 0; u < b->unique.size(); ++u)
+        if (!b->status[u]) unclear.push_back(u);
       dispatcher_.unreserve(b->reserved - static_cast<int>(fresh.size()));
       if (!fresh.empty()) dispatcher_.submit(std::move(fresh));
-      for (size_t u = 0; u < status.size(); ++u)
-        if (status[u]) answer(*b, u, status[u]);
+      for (size_t u = 0; u < b->unique.size(); ++u)
+        if (b->status[u]) answer(*b, u, 202);
       metrics().ingress_phase[Metrics::kAnswered].observe_us(
           std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - r.done).count());
       if (!unclear.empty()) resolve(st, b, std::move(unclear), false);
@@ -268,7 +267,11 @@ void Ingress::resolve(LoopState& st, std::shared_ptr<Batch> b, std::vector<size_
   };
   if (!conn) return give_up();
   std::vector<CorrelationId> ids;
-  for (size_t u : which) ids.push_back(b->unique[u].correlation_id);
+  std::vector<int64_t> cents;
+  for (size_t u : which) {
+    ids.push_back(b->unique[u].correlation_id);
+    cents.push_back(b->unique[u].amount_cents);
+  }
   const auto deadline = b->oldest + cfg_.ingress_commit_timeout + cfg_.ingress_lookup_timeout;
   // The in-doubt statement may still be running on its server process: end it first (the next
   // statement on this connection runs after), so that what the lookup sees is final.
@@ -276,7 +279,8 @@ void Ingress::resolve(LoopState& st, std::shared_ptr<Batch> b, std::vector<size_
     conn->exec(store::kEndSession,
                {std::to_string(b->backend_pid), b->session, std::to_string(cfg_.ingress_lookup_timeout.count())},
                deadline, [](net::PgReply&&) {});
-  conn->exec(store::kLookup, {store::uuid_array(ids), std::to_string(b->token), std::to_string(b->requested_at_ms)},
+  conn->exec(store::kLookup,
+             {store::uuid_array(ids), std::to_string(b->token), std::to_string(b->requested_at_ms), store::int_array(cents)},
              deadline,
              [this, b, which, in_doubt, give_up](net::PgReply&& r) {
                if (r.status != net::PgStatus::ok) return give_up();

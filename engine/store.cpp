@@ -11,6 +11,8 @@
 namespace engine::store {
 namespace {
 
+const pgq::QueueOptions kQueueOptions{pgq::Payload::text, 0, /*counters=*/false};
+
 // An epoch-ms expression as a timestamptz.
 std::string at_ms(std::string_view ms) { return fmt::format("(timestamptz 'epoch' + ({}) * interval '1 millisecond')", ms); }
 // A timestamptz as epoch ms.
@@ -36,15 +38,18 @@ std::string summary_sql() {
 }  // namespace
 
 const pgq::Statements& queue() {
-  // Payments are never dead-lettered (max_reads 0): a payment that cannot be sent waits, it is not dropped.
-  static const pgq::Statements q(kQueue, {pgq::Payload::text, 0});
+  // Payments are never dead-lettered (max_reads 0): a payment that cannot be sent waits, it is not
+  // dropped. No counting triggers: they cost every accept (the statement a POST waits for) about
+  // 0.1 ms of server time, and this queue holds only the payments in flight, so the gauges count
+  // it (bench/README.md).
+  static const pgq::Statements q(kQueue, kQueueOptions);
   return q;
 }
 
 void init(const std::string& url, std::chrono::milliseconds connect_timeout, int ahead_days, int keep_days) {
   pqxx::connection conn(with_connect_timeout(url, connect_timeout));
   migrations::apply(conn);
-  pgq::create_queue(conn, kQueue, {pgq::Payload::text, 0});
+  pgq::create_queue(conn, kQueue, kQueueOptions);
   pqxx::nontransaction tx(conn);
   tx.exec_params("SELECT payeng_partitions($1, $2)", ahead_days, keep_days);
 }
@@ -86,44 +91,41 @@ Statements ingress_statements() {
   return {
       // $1 ids, $2 cents, $3 requestedAt (epoch ms), $4 visibility of each message (ms: a lease for
       // the payments this instance will process from memory, 0 for those left to the queue), $5
-      // processor each is routed to (-1: none yet), $6 this statement's token.
-      // A known id with the same amount is answered as a duplicate and marked `retried` (see
-      // kCompensate); with another amount it is left alone (a conflict). Per input row, in order:
-      // msg_id (new payments only), created, the amount already recorded (NULL if its row is not
-      // visible yet: inserted by a concurrent statement).
+      // processor each is routed to (-1: none yet), $6 this statement's token. Writes the new
+      // payments and their messages; returns, per payment created, its message (msg_id, and the
+      // message text, which starts with the id). It is the statement every POST waits for, so it
+      // does nothing else (sql/007): an id it did not create is a duplicate, a conflict, or one the
+      // previous day holds (the idempotency window: today's key catches a repeat race-free,
+      // yesterday is checked here), and the ingress asks kLookup about it.
       {kAccept,
        fmt::format(
            "WITH input AS (SELECT t.cid, t.amt, t.vt, t.proc, t.i FROM"
            "   unnest($1::uuid[], $2::bigint[], $4::bigint[], $5::smallint[]) WITH ORDINALITY AS t(cid, amt, vt, proc, i)),"
-           // The idempotency window: today's key catches a repeat race-free; yesterday is checked here.
-           " earlier AS (SELECT p.correlation_id, p.amount_cents FROM payments p JOIN input ON p.correlation_id = input.cid"
-           "   WHERE p.accepted_on = {day} - 1),"
            " ins AS (INSERT INTO payments AS p (correlation_id, amount_cents, requested_at, accepted_on, processor, accept_token)"
            "   SELECT cid, amt, {req}, {day}, nullif(proc, -1), $6 FROM input"
-           "   WHERE cid NOT IN (SELECT correlation_id FROM earlier) ORDER BY i"
-           "   ON CONFLICT (correlation_id, accepted_on) DO UPDATE SET retried = true"
-           "   WHERE p.amount_cents = EXCLUDED.amount_cents"
-           "   RETURNING p.correlation_id, NOT p.retried AS created),"  // a repeat was just marked retried
-           " sent AS ({send})"
-           " SELECT sent.msg_id, coalesce(ins.created, false), coalesce(p.amount_cents, earlier.amount_cents) FROM input"
-           " LEFT JOIN ins ON ins.correlation_id = input.cid"
-           " LEFT JOIN sent ON left(sent.message, 36) = input.cid::text"
-           " LEFT JOIN earlier ON earlier.correlation_id = input.cid"
-           " LEFT JOIN payments p ON p.correlation_id = input.cid AND p.accepted_on = {day}"
-           " ORDER BY input.i",
+           "   WHERE NOT EXISTS (SELECT 1 FROM payments e WHERE e.correlation_id = input.cid AND e.accepted_on = {day} - 1)"
+           "   ORDER BY i"  // rows locked in the batch's order
+           "   ON CONFLICT (correlation_id, accepted_on) DO NOTHING RETURNING p.correlation_id)"
+           " {send}",
            fmt::arg("req", at_ms("$3::bigint")), fmt::arg("day", day_of("$3::bigint")),
            fmt::arg("send", q.send("SELECT input.cid::text || ' ' || input.amt || ' ' || $3::bigint, input.vt FROM ins"
-                                   " JOIN input ON input.cid = ins.correlation_id WHERE ins.created ORDER BY input.i")))},
+                                   " JOIN input ON input.cid = ins.correlation_id ORDER BY input.i")))},
       // After an in-doubt statement: the server process that ran it ($1, session $2) may still be
       // running it (a deadline passed, not the process). It is ended, waiting up to $3 ms, before
       // anyone concludes from what is committed: afterwards nothing of it can still commit.
       {kEndSession, "SELECT pg_terminate_backend(pid, $3::bigint) FROM pg_stat_activity"
                     " WHERE pid = $1 AND application_name = $2"},
-      // After an in-doubt accept ($3 its requestedAt): which of these payments exist in the
-      // idempotency window, whether our statement created them ($2 its token), and their message
-      // if it is still untouched.
+      // After an accept ($3 its requestedAt, $2 its token), about the payments it did not report
+      // as created, or all of them when its outcome is in doubt: which exist in the idempotency
+      // window, for what amount, whether that statement created them, and their message if it is
+      // still untouched. The ones another request created, for the amount of this one ($4), are
+      // marked `retried` on the way: this request is answered 2XX as their duplicate, so they can
+      // never be withdrawn (kCompensate).
       {kLookup,
-       fmt::format("SELECT p.correlation_id::text, p.amount_cents, coalesce(p.accept_token = $2, false), m.msg_id, m.read_ct"
+       fmt::format("WITH mark AS (UPDATE payments p SET retried = true FROM unnest($1::uuid[], $4::bigint[]) AS t(cid, amt)"
+                   "   WHERE p.correlation_id = t.cid AND p.accepted_on BETWEEN {day} - 1 AND {day}"
+                   "   AND p.amount_cents = t.amt AND p.accept_token IS DISTINCT FROM $2 AND NOT p.retried)"
+                   " SELECT p.correlation_id::text, p.amount_cents, coalesce(p.accept_token = $2, false), m.msg_id, m.read_ct"
                    " FROM payments p LEFT JOIN {q} m ON left(m.message, 36) = p.correlation_id::text"
                    " WHERE p.correlation_id = ANY($1::uuid[]) AND p.accepted_on BETWEEN {day} - 1 AND {day}",
                    fmt::arg("q", q.table()), fmt::arg("day", day_of("$3::bigint")))},
@@ -238,18 +240,18 @@ Statements reader_statements() {
                             " WHERE p.correlation_id = $1::uuid ORDER BY p.accepted_on DESC LIMIT 1",
                             ms_of("p.received_at"), ms_of("p.requested_at"), ms_of("d.processed_at"))},
       // Payments of the window accepted in the last $3 ms, routed and not recorded yet: they may
-      // land on a processor any moment. now(), not clock_timestamp(): a volatile bound can be
-      // neither an index condition nor a partition-pruning key, and with it every call walked all
-      // of the window's payments up to its end (111 ms per GET with 90,000 of them, in bursts that
-      // exhausted PostgreSQL's CPU quota; bench/README.md). One statement: now() is its start.
+      // land on a processor any moment. Those are exactly the queue's messages (a payment's
+      // message goes in the statement that records it) whose payment has a route, so the count
+      // reads the queue, which holds only the payments in flight, and the accept keeps no index
+      // on payments.requested_at for it (sql/007). now(), not clock_timestamp(): one instant for
+      // the statement, and no volatile function per row.
       {kInFlightInWindow,
-       fmt::format("SELECT count(*) FROM payments p"
-                   " WHERE p.requested_at BETWEEN greatest({from}, now() - $3::bigint * interval '1 millisecond')"
-                   "   AND {to} AND p.processor IS NOT NULL"
-                   "   AND p.accepted_on >= (now() AT TIME ZONE 'UTC')::date - 1"
-                   " AND NOT EXISTS (SELECT 1 FROM processed_payments d WHERE d.correlation_id = p.correlation_id"
-                   "   AND d.requested_at = p.requested_at)",
-                   fmt::arg("from", at_ms("$1::bigint")), fmt::arg("to", at_ms("$2::bigint")))},
+       fmt::format("SELECT count(*) FROM {q} m JOIN payments p ON p.correlation_id = left(m.message, 36)::uuid"
+                   "   AND p.accepted_on = {day}"
+                   " WHERE split_part(m.message, ' ', 3)::bigint BETWEEN greatest($1::bigint, {now} - $3::bigint) AND $2::bigint"
+                   "   AND p.processor IS NOT NULL",
+                   fmt::arg("q", q.table()), fmt::arg("day", day_of("split_part(m.message, ' ', 3)::bigint")),
+                   fmt::arg("now", ms_of("now()")))},
       {kPurge, fmt::format("TRUNCATE processed_payments, payments, {}", q.table())},
   };
 }

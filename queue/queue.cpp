@@ -152,7 +152,15 @@ void create_queue(pqxx::connection& conn, std::string_view name, QueueOptions op
         " message {t} NOT NULL)",
         fmt::arg("a", table), fmt::arg("t", type)));
   }
-  if (tx.exec(fmt::format("SELECT to_regclass('{}')", c))[0][0].is_null()) {
+  tx.exec("ALTER TABLE pgq_meta ADD COLUMN IF NOT EXISTS counters boolean NOT NULL DEFAULT true");
+  const bool counted = !tx.exec(fmt::format("SELECT to_regclass('{}')", c))[0][0].is_null();
+  if (counted && !opts.counters) {
+    // Switched off: the triggers go with the function they call, and the counter table.
+    const std::string schema = tx.quote_name(tx.exec("SELECT current_schema()")[0][0].as<std::string>());
+    tx.exec(fmt::format("DROP FUNCTION {}.{}() CASCADE", schema, count_fn(name)));
+    tx.exec(fmt::format("DROP TABLE {}.{}", schema, c));
+  }
+  if (!counted && opts.counters) {
     // Counters for metrics(), kept by statement-level triggers in the writing statement itself.
     // No index: every update is HOT, and the table never holds more than kCounterShards rows.
     const std::string schema = tx.quote_name(tx.exec("SELECT current_schema()")[0][0].as<std::string>());
@@ -183,9 +191,9 @@ void create_queue(pqxx::connection& conn, std::string_view name, QueueOptions op
                           fmt::arg("t", table), fmt::arg("f", fn), fmt::arg("k", kind)));
     }
   }
-  tx.exec_params("INSERT INTO pgq_meta (queue_name, payload, max_reads) VALUES ($1, $2, $3)"
-                 " ON CONFLICT (queue_name) DO NOTHING",
-                 std::string(name), std::string(type), opts.max_reads);
+  tx.exec_params("INSERT INTO pgq_meta (queue_name, payload, max_reads, counters) VALUES ($1, $2, $3, $4)"
+                 " ON CONFLICT (queue_name) DO UPDATE SET counters = EXCLUDED.counters",
+                 std::string(name), std::string(type), opts.max_reads, opts.counters);
   tx.commit();
 }
 
@@ -209,7 +217,8 @@ Statements::Statements(std::string_view name, const QueueOptions& opts)
       counters_(counters(name)),
       channel_(fmt::format("pgq_{}", name)),
       type_(opts.payload == Payload::jsonb ? "jsonb" : "text"),
-      max_reads_(opts.max_reads) {
+      max_reads_(opts.max_reads),
+      counted_(opts.counters) {
   validate_name(name);
 }
 
@@ -235,15 +244,25 @@ std::string Statements::send_and_notify(std::string_view rows_select) const {
 std::string Statements::notify() const { return fmt::format("SELECT pg_notify('{}', '')", channel_); }
 
 std::string Statements::metrics() const {
-  // Counters summed over their shards, and the oldest message by one probe of the primary key:
-  // msg_id and enqueued_at are taken together at insert, so the smallest id is the oldest
-  // message (to within the microseconds two concurrent inserts may interleave).
+  // The oldest message is one probe of the primary key: msg_id and enqueued_at are taken together
+  // at insert, so the smallest id is the oldest message (to within the microseconds two
+  // concurrent inserts may interleave).
+  const std::string oldest = fmt::format(
+      "(SELECT (extract(epoch from clock_timestamp() - enqueued_at) * 1000)::bigint FROM {} ORDER BY msg_id LIMIT 1)",
+      table_);
+  // Without counters: counted, O(n); sent is the msg_id sequence (rolled-back sends included).
+  if (!counted_)
+    return fmt::format(
+        "SELECT (SELECT count(*) FROM {q}), {oldest},"
+        " coalesce(pg_sequence_last_value('{q}_msg_id_seq'::regclass), 0),"
+        " (SELECT count(*) FROM {d}), (SELECT count(*) FROM {a})",
+        fmt::arg("q", table_), fmt::arg("oldest", oldest), fmt::arg("d", dead_), fmt::arg("a", archive_));
+  // Counters summed over their shards.
   return fmt::format(
-      "SELECT c.live, (SELECT (extract(epoch from clock_timestamp() - enqueued_at) * 1000)::bigint"
-      "   FROM {q} ORDER BY msg_id LIMIT 1), c.sent, c.dead, c.archived"
+      "SELECT c.live, {oldest}, c.sent, c.dead, c.archived"
       " FROM (SELECT coalesce(sum(live), 0)::bigint AS live, coalesce(sum(sent), 0)::bigint AS sent,"
       "   coalesce(sum(dead), 0)::bigint AS dead, coalesce(sum(archived), 0)::bigint AS archived FROM {c}) c",
-      fmt::arg("q", table_), fmt::arg("c", counters_));
+      fmt::arg("oldest", oldest), fmt::arg("c", counters_));
 }
 
 // Statements find rows by msg_id = ANY(array) on the primary key, whose estimate comes from the
@@ -334,11 +353,12 @@ QueueOptions options_of(pqxx::connection& conn, const std::string& name) {
   pqxx::nontransaction tx(conn);
   pqxx::result r;
   if (!tx.exec("SELECT to_regclass('pgq_meta')")[0][0].is_null())
-    r = tx.exec_params("SELECT payload, max_reads FROM pgq_meta WHERE queue_name = $1", name);
+    r = tx.exec_params("SELECT payload, max_reads, counters FROM pgq_meta WHERE queue_name = $1", name);
   if (r.empty()) throw InvalidArgument(fmt::format("pgq: queue '{}' does not exist", name));
   QueueOptions o;
   o.payload = r[0][0].as<std::string>() == "jsonb" ? Payload::jsonb : Payload::text;
   o.max_reads = r[0][1].as<int>();
+  o.counters = r[0][2].as<bool>();
   return o;
 }
 }  // namespace

@@ -565,6 +565,44 @@ TEST_CASE("metrics counters match the tables through every kind of write") {
   CHECK(q.metrics().total_messages == 13);  // 7 + 3 + the raw insert + 2
 }
 
+TEST_CASE("a queue without counters counts its tables and create_queue switches counters both ways") {
+  testpg::Schema s;
+  pqxx::connection c(s.conninfo);
+  pgq::create_queue(c, "nc", {pgq::Payload::text, 0, /*counters=*/false});
+  CHECK(scalar(c, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'pgq_q_nc'::regclass") == 0);
+  CHECK(scalar(c, "SELECT count(*) FROM pg_class WHERE relname = 'pgq_c_nc'") == 0);
+  {
+    Queue q(c, "nc");
+    CHECK_FALSE(q.options().counters);
+    auto ids = q.send_batch({"a", "b", "c"});
+    q.archive(ids[0]);
+    check_counters(c, q);
+    CHECK(q.metrics().queue_length == 2);
+    CHECK(q.metrics().total_messages == 3);
+  }
+  // On: the counters start from what the tables hold, and count from then on.
+  pgq::create_queue(c, "nc", {pgq::Payload::text, 0, true});
+  {
+    pqxx::connection c2(s.conninfo);  // a Queue prepares its statements: one per connection and options
+    Queue q(c2, "nc");
+    CHECK(q.options().counters);
+    CHECK(scalar(c, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'pgq_q_nc'::regclass") == 3);
+    check_counters(c, q);
+    q.send("d");
+    check_counters(c, q);
+    CHECK(q.metrics().queue_length == 3);
+  }
+  // Off again: triggers, their function and the counter table are gone; metrics still exact.
+  pgq::create_queue(c, "nc", {pgq::Payload::text, 0, false});
+  pqxx::connection c3(s.conninfo);
+  Queue q(c3, "nc");
+  CHECK(scalar(c, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'pgq_q_nc'::regclass") == 0);
+  CHECK(scalar(c, "SELECT count(*) FROM pg_proc WHERE proname = 'pgq_count_nc'") == 0);
+  q.remove(q.read(30s, 1)[0].msg_id);
+  check_counters(c, q);
+  CHECK(q.metrics().queue_length == 2);
+}
+
 TEST_CASE("metrics counters stay exact with more concurrent writers than counter rows") {
   // 24 writers each holding a transaction open across a send and a delete: more than the 16
   // counter rows, so some must wait for one (the fallback path) instead of taking a free one.

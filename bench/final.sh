@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The challenge's final test, RUNS times, each on a freshly started local stack (so no run inherits
+# the previous one's tables, caches or autovacuum debt), with the final's fees, the challenge's
+# resource limits (LIMITS=1 unless LIMITS=0 is given) and PostgreSQL's statistics on:
+#   bench/final.sh NAME [RUNS]      -> bench/reports/final-<date>-NAME-run<k>/
+# Each run directory holds the runner's result.json, seconds.csv and chart.svg, plus
+#   phases.txt    the engine's POST phases over the run (bench/prom_phases.py: p50/p99 per phase)
+#   pg_stats.txt  pg_stat_statements (top statements by total time), pg_stat_wal, commits
+#   sched.txt     CPU used and time spent waiting for a CPU, per component (bench/schedstat.py)
+# Env passes through to bench/stack.sh (ENGINE_ENV, UNIX_SOCKETS, BUILD_DIR, ...); PRESET (final)
+# and RUNNER_ARGS go to the runner. Prints a one-line summary per run and the median of the runs.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+NAME=${1:?usage: bench/final.sh NAME [RUNS]}
+RUNS=${2:-3}
+STATE=${STACK_DIR:-/tmp/payeng-stack}
+PG_PORT=${PG_PORT:-5433}
+BUILD=${BUILD_DIR:-$REPO/build}
+export FEE_DEFAULT=${FEE_DEFAULT:-0.07} FEE_FALLBACK=${FEE_FALLBACK:-0.10} LIMITS=${LIMITS:-1} PG_STATS=1
+
+psql_q() { psql -X -q -h "$STATE" -p "$PG_PORT" -U postgres -d postgres -c "$1"; }
+scrape() {
+  for i in 1 2; do
+    if [ -S "$STATE/engine-$i.sock" ]; then curl -s --unix-socket "$STATE/engine-$i.sock" http://engine/metrics
+    else curl -s "http://127.0.0.1:900$i/metrics"; fi
+  done
+}
+
+summaries=()
+for k in $(seq "$RUNS"); do
+  out=$REPO/bench/reports/final-$(date -u +%Y-%m-%d)-$NAME-run$k
+  rm -rf "$out"
+  "$REPO/bench/stack.sh" down >/dev/null 2>&1 || true
+  "$REPO/bench/stack.sh" up >/dev/null
+  if [ -n "${AFTER_UP:-}" ]; then eval "$AFTER_UP"; fi  # an experiment's extra step on the running stack
+  psql_q "SELECT pg_stat_statements_reset(); SELECT pg_stat_reset_shared('wal');" >/dev/null
+  scrape > "$STATE/before.prom"
+  /usr/bin/python3 "$REPO/bench/schedstat.py" snap "$STATE" "$STATE/sched-before.json"
+  "$BUILD/bench/runner/scenario_runner" --preset "${PRESET:-final}" --quiet --out "$out" ${RUNNER_ARGS:-} > "$out.log" 2>&1 ||
+    { cat "$out.log"; exit 1; }
+  mv "$out.log" "$out/runner.log"
+  scrape > "$STATE/after.prom"
+  /usr/bin/python3 "$REPO/bench/schedstat.py" snap "$STATE" "$STATE/sched-after.json"
+  /usr/bin/python3 "$REPO/bench/schedstat.py" diff "$STATE/sched-before.json" "$STATE/sched-after.json" > "$out/sched.txt"
+  /usr/bin/python3 "$REPO/bench/prom_phases.py" "$STATE/before.prom" "$STATE/after.prom" > "$out/phases.txt"
+  cp "$STATE/before.prom" "$out/metrics-before.prom"
+  cp "$STATE/after.prom" "$out/metrics-after.prom"
+  {
+    echo "# pg_stat_statements over the run, top 12 by total time"
+    psql_q "SELECT calls, round(total_exec_time) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms, rows,
+                   left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query
+            FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12"
+    psql_q "SELECT wal_records, wal_fpi, pg_size_pretty(wal_bytes) AS wal, wal_write, wal_sync,
+                   round((wal_sync_time / greatest(wal_sync, 1))::numeric, 3) AS sync_mean_ms FROM pg_stat_wal"
+    psql_q "SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = 'postgres'"
+  } > "$out/pg_stats.txt"
+  "$REPO/bench/stack.sh" down >/dev/null
+  line=$(/usr/bin/python3 - "$out/result.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+pg = r.get("resources", {}).get("components", {}).get("postgres", {})
+print(f"p99 {r['p99']:.2f} ms | POST p50 {r['post_latency_ms']['p50']:.2f} p99 {r['post_latency_ms']['p99']:.2f} |"
+      f" score {r['score']:,.0f} | failures {r['failures']} | inconsistencies {r['inconsistencies']} |"
+      f" lag {r['lag']} | PG throttled {pg.get('nr_throttled', '-')} periods")
+EOF
+)
+  echo "run $k: $line ($out)"
+  summaries+=("$out/result.json")
+done
+/usr/bin/python3 - "${summaries[@]}" <<'EOF'
+import json, statistics, sys
+rs = [json.load(open(p)) for p in sys.argv[1:]]
+def med(vals): return f"{statistics.median(vals):.2f} ({min(vals):.2f}-{max(vals):.2f})"
+print(f"median of {len(rs)}: p99 {med([r['p99'] for r in rs])} ms, POST p50 {med([r['post_latency_ms']['p50'] for r in rs])} ms,"
+      f" score {statistics.median([r['score'] for r in rs]):,.0f}")
+EOF
