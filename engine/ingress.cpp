@@ -195,9 +195,8 @@ void Ingress::on_committed(LoopState& st, std::shared_ptr<Batch> b, net::PgReply
   }
   switch (r.status) {
     case net::PgStatus::ok: {
-      // First the dispatcher gets the new payments (its thread starts sending them while this one
-      // writes the answers): a client that reads the processors' books right after its answer
-      // then finds its payment there sooner.
+      // The answers go out first, then the dispatcher gets the new payments: waking its thread
+      // first put that wake-up (and, when it took this core, its work) before every answer.
       std::vector<Fresh> fresh;
       const auto lease_until = b->sent + cfg_.lease - cfg_.lease_margin();
       for (int row = 0; row < r.result.rows(); ++row) {  // one per payment created: its message
@@ -213,12 +212,12 @@ void Ingress::on_committed(LoopState& st, std::shared_ptr<Batch> b, net::PgReply
       std::vector<size_t> unclear;
       for (size_t u = 0; u < b->unique.size(); ++u)
         if (!b->status[u]) unclear.push_back(u);
-      dispatcher_.unreserve(b->reserved - static_cast<int>(fresh.size()));
-      if (!fresh.empty()) dispatcher_.submit(std::move(fresh));
       for (size_t u = 0; u < b->unique.size(); ++u)
         if (b->status[u]) answer(*b, u, 202);
       metrics().ingress_phase[Metrics::kAnswered].observe_us(
           std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - r.done).count());
+      dispatcher_.unreserve(b->reserved - static_cast<int>(fresh.size()));
+      if (!fresh.empty()) dispatcher_.submit(std::move(fresh));
       if (!unclear.empty()) resolve(st, b, std::move(unclear), false);
       break;
     }
