@@ -89,7 +89,7 @@ void Dispatcher::transition(Job& j, const Event& e) {
       if (e.kind == Ev::stored) {
         j.state = State::recording;
         recorder_->record({j.payment.correlation_id, j.lease, j.processor, j.payment.amount_cents,
-                           e.requested_at_ms, j.gen});
+                           e.requested_at_ms, e.answered_ms, j.gen});
         return;
       }
       if (e.kind == Ev::not_stored)  // this send was the only one to X, and X did not take it
@@ -116,7 +116,7 @@ void Dispatcher::transition(Job& j, const Event& e) {
         --unknown_count_;
         j.state = State::recording;
         recorder_->record({j.payment.correlation_id, j.lease, j.processor, j.payment.amount_cents,
-                           e.requested_at_ms, j.gen});
+                           e.requested_at_ms, e.answered_ms, j.gen});
         return;
       }
       if (e.kind == Ev::not_stored)  // a 500 says nothing of earlier sends: still unknown
@@ -450,7 +450,7 @@ void Dispatcher::on_post_result(const CorrelationId& cid, uint32_t gen, Processo
   if (Job* j = find(cid, gen)) {
     j->sending = false;
     if (stored) {
-      transition(*j, {Ev::stored, p, now, j->requested_at_ms});
+      transition(*j, {Ev::stored, p, now, j->requested_at_ms, now_epoch_ms()});
     } else if (refused || r.error == net::ClientError::expired) {
       transition(*j, {Ev::not_stored, p});
     } else if (ok) {
@@ -473,7 +473,7 @@ void Dispatcher::on_lookup_result(const CorrelationId& cid, uint32_t gen, net::C
       // One requestedAt per payment: the processor must hold ours. Its own is what its summary uses.
       if (*req != j->requested_at_ms)
         log_event("error", "processor holds another requestedAt than ours", fmt::format("{} {} {}", to_view(cid), *req, j->requested_at_ms));
-      transition(*j, {Ev::stored, j->processor, loop_.now(), *req});
+      transition(*j, {Ev::stored, j->processor, loop_.now(), *req, now_epoch_ms()});
       pump();
       return;
     }
@@ -519,7 +519,7 @@ void Dispatcher::on_record_result(const Recorder::Record& r, Recorder::Outcome o
   if (!j || j->state != State::recording) return;
   if (o == Recorder::Outcome::lost && j->lease.read_ct != r.lease.read_ct) {
     // Re-leased by us meanwhile (the old token is dead, the new one ours): record with it.
-    recorder_->record({r.cid, j->lease, r.processor, r.cents, r.requested_at_ms, r.gen});
+    recorder_->record({r.cid, j->lease, r.processor, r.cents, r.requested_at_ms, r.answered_ms, r.gen});
     return;
   }
   if (o == Recorder::Outcome::lost) {

@@ -92,7 +92,8 @@ class Dispatcher {
     route,          // a routing round chose `processor`
     route_written,  // the route is durable and the lease proved ours from `at`
     route_failed,   // the route write did not go through: nothing was sent
-    stored,         // the processor holds it: 200/422 to a send, or 200 to a lookup (`requested_at_ms`)
+    stored,         // the processor holds it: 200/422 to a send, or 200 to a lookup (`requested_at_ms`,
+                    // and when that answer reached us, `answered_ms`)
     not_stored,     // a send definitely not processed: 500, 429, refused, or never written
     no_answer,      // a send written at `at` got no complete answer: outcome unknown
     resend_due,     // unknown: time to re-send to X, or to ask X
@@ -105,6 +106,7 @@ class Dispatcher {
     int processor = -1;
     SteadyClock::time_point at{};
     int64_t requested_at_ms = 0;
+    int64_t answered_ms = 0;
   };
 
   // THE state machine: every change of a payment's state happens here.

@@ -8,6 +8,7 @@
 #include "engine/log.h"
 #include "engine/metrics.h"
 #include "engine/store.h"
+#include "engine/timefmt.h"
 
 namespace engine {
 namespace {
@@ -19,11 +20,6 @@ constexpr const char* kBodyConflict =
 constexpr const char* kBodyUnavailable = R"({"error":"payment not accepted: database unavailable, retry"})";
 // A withdrawal that could not run is tried again after this long.
 constexpr std::chrono::milliseconds kWithdrawRetry{200};
-
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -143,7 +139,7 @@ void Ingress::flush(LoopState& st) {
     // now; the others are left visible in the queue for whichever instance has room.
     b->reserved = dispatcher_.reserve(static_cast<int>(b->unique.size()));
     b->route = dispatcher_.route_hint();
-    b->requested_at_ms = wall_ms();
+    b->requested_at_ms = now_epoch_ms();
     b->token = static_cast<int64_t>(st.rng() >> 1);
     std::vector<CorrelationId> ids;
     std::vector<int64_t> cents, vt, route;

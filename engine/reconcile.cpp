@@ -17,11 +17,6 @@ namespace {
 constexpr std::chrono::milliseconds kProcessorCallTimeout{2000};
 constexpr std::chrono::seconds kGaugesEvery{1};
 
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string books_json(const Books& b) {
   return fmt::format(R"({{"totalRequests":{},"totalAmount":{}}})", b.requests, format_cents(b.cents));
 }
@@ -88,7 +83,7 @@ void Reconciler::compare(int64_t from_ms, int64_t to_ms, Done done) {
   auto finish_one = [st] {
     if (--st->pending == 0) st->done(st->ok, st->error, st->ours, st->theirs);
   };
-  db_.exec(store::kSummary, {std::to_string(from_ms), std::to_string(to_ms)},
+  db_.exec(store::kSummary, {std::to_string(from_ms), std::to_string(to_ms), std::to_string(store::kMaxMs)},
            SteadyClock::now() + cfg_.db_statement_timeout, [st, finish_one](net::PgReply&& r) {
              if (r.status != net::PgStatus::ok) {
                st->ok = false;
@@ -141,7 +136,7 @@ void Reconciler::run_periodic() {
                running_ = false;
                return;
              }
-             const int64_t to = wall_ms() - cfg_.reconcile_delay.count();
+             const int64_t to = now_epoch_ms() - cfg_.reconcile_delay.count();
              const int64_t from = to - cfg_.reconcile_interval.count() + 1;  // consecutive windows, no overlap
              compare(from, to, [this, from, to](bool ok, std::string error, const Books* ours, const Books* theirs) {
                running_ = false;

@@ -169,16 +169,17 @@ void Recorder::flush_records() {
   if (records_.in_flight || records_.pending.empty()) return;
   records_.in_flight = true;
   auto items = take(records_.pending);
-  std::vector<int64_t> procs, cents, reqs;
+  std::vector<int64_t> procs, cents, reqs, answered;
   for (const auto& r : items) {
     procs.push_back(r.processor);
     cents.push_back(r.cents);
     reqs.push_back(r.requested_at_ms);
+    answered.push_back(r.answered_ms);
   }
   // Parameters first: the callback below takes `items` over (argument order is unspecified).
   std::vector<std::string> params{store::int_array(lease_ids(items)), store::int_array(lease_cts(items)),
                                   store::uuid_array(cids(items)), store::int_array(procs), store::int_array(cents),
-                                  store::int_array(reqs)};
+                                  store::int_array(reqs), store::int_array(answered)};
   relaxed_->exec(
       store::kRecord, std::move(params),
       deadline(), [this, items = std::move(items)](net::PgReply&& rep) mutable {

@@ -43,6 +43,7 @@ class Recorder {
     pgq::Lease lease;
     int processor;
     int64_t cents, requested_at_ms;
+    int64_t answered_ms;  // when the processor's answer reached us (wall clock): processed_at
     uint32_t gen;
   };
   struct Renew {

@@ -28,11 +28,13 @@ std::string with_connect_timeout(const std::string& url, std::chrono::millisecon
   return fmt::format("{} connect_timeout={}", url, secs);
 }
 
-// GET /payments-summary: an index-only range scan (sql/001). Inclusive bounds, epoch ms.
+// GET /payments-summary: an index-only range scan (sql/008). Inclusive bounds, epoch ms; $3 the
+// instant it speaks for: only payments whose processor's answer had reached us by then count, as
+// the processors' own summaries, asked at that same instant, count only what they stored by then.
 std::string summary_sql() {
   return fmt::format("SELECT processor, count(*), coalesce(sum(amount_cents), 0)::bigint FROM processed_payments"
-                     " WHERE requested_at BETWEEN {} AND {} GROUP BY processor",
-                     at_ms("$1::bigint"), at_ms("$2::bigint"));
+                     " WHERE requested_at BETWEEN {} AND {} AND processed_at <= {} GROUP BY processor",
+                     at_ms("$1::bigint"), at_ms("$2::bigint"), at_ms("$3::bigint"));
 }
 
 }  // namespace
@@ -211,28 +213,30 @@ Statements dispatcher_statements() {
 
 Statements recorder_statements() {
   const auto& q = queue();
-  // $1 msg_ids, $2 read_cts, $3 ids, $4 processors, $5 cents, $6 requestedAt (ms). Only messages
+  // $1 msg_ids, $2 read_cts, $3 ids, $4 processors, $5 cents, $6 requestedAt (ms), $7 when each
+  // processor's answer reached us (ms: processed_at, what the summary's instant is compared with). Only messages
   // still ours are recorded and deleted. Per input row: msg_id, ours (recorded now or, if its row
   // was there already, an earlier attempt of this very write committed), a processed row existed
   // before this statement.
   return {{kRecord,
            fmt::format("WITH t AS (SELECT * FROM unnest($1::bigint[], $3::uuid[], $4::smallint[], $5::bigint[],"
-                       "   $6::bigint[]) AS t(id, cid, proc, amt, req)),"
+                       "   $6::bigint[], $7::bigint[]) AS t(id, cid, proc, amt, req, answered)),"
                        " owned AS ({remove}),"
-                       " ins AS (INSERT INTO processed_payments (correlation_id, processor, amount_cents, requested_at)"
-                       "   SELECT t.cid, t.proc, t.amt, {req} FROM t JOIN owned ON owned.msg_id = t.id"
+                       " ins AS (INSERT INTO processed_payments (correlation_id, processor, amount_cents, requested_at, processed_at)"
+                       "   SELECT t.cid, t.proc, t.amt, {req}, {answered} FROM t JOIN owned ON owned.msg_id = t.id"
                        "   ON CONFLICT (correlation_id, requested_at) DO NOTHING RETURNING correlation_id)"
                        " SELECT t.id, owned.msg_id IS NOT NULL, d.correlation_id IS NOT NULL FROM t"
                        " LEFT JOIN owned ON owned.msg_id = t.id"
                        " LEFT JOIN processed_payments d ON d.correlation_id = t.cid AND d.requested_at = {req}",
-                       fmt::arg("remove", q.remove_leased("$1", "$2")), fmt::arg("req", at_ms("t.req")))}};
+                       fmt::arg("remove", q.remove_leased("$1", "$2")), fmt::arg("req", at_ms("t.req")),
+                       fmt::arg("answered", at_ms("t.answered")))}};
 }
 
 Statements reader_statements() {
   const auto& q = queue();
   return {
       {kSummary, summary_sql()},
-      // GET /payments/{id}: its state as sql/004 defines it, and when it was recorded.
+      // GET /payments/{id}: its state as sql/004 defines it, and when its processor's answer reached us.
       {kStatus, fmt::format("SELECT p.amount_cents, {}, {}, coalesce(p.processor, -1), p.unknown_since IS NOT NULL,"
                             " coalesce(d.processor, -1), {} FROM payments p"
                             " LEFT JOIN processed_payments d ON d.correlation_id = p.correlation_id"

@@ -39,6 +39,7 @@ struct SummaryService::LoopState {
 
 struct SummaryService::Request {
   int64_t from_ms, to_ms;
+  int64_t as_of_ms;  // the instant the answer speaks for: when the request arrived (wall clock)
   net::Responder responder;
   SteadyClock::time_point arrived;
   void fail(Route route) {
@@ -73,17 +74,19 @@ bool SummaryService::ready() const {
 void SummaryService::summary(std::optional<int64_t> from_ms, std::optional<int64_t> to_ms, net::Responder r,
                              SteadyClock::time_point arrived) {
   auto req = std::make_shared<Request>(
-      Request{from_ms.value_or(store::kMinMs), to_ms.value_or(store::kMaxMs), std::move(r), arrived});
+      Request{from_ms.value_or(store::kMinMs), to_ms.value_or(store::kMaxMs), now_epoch_ms(), std::move(r), arrived});
   LoopState* st = loops_.find(req->responder.loop());
   if (!st || !st->conn) return req->fail(kGetSummary);
   wait_in_flight(*st, req);
 }
 
 void SummaryService::wait_in_flight(LoopState& st, std::shared_ptr<Request> req) {
-  // A payment whose requestedAt lies in the window and that is routed but not recorded may be
-  // stored by its processor any moment: the processor's summary would count it before ours does.
-  // Give such payments a moment to land (they are rare: the router keeps processors slower than
-  // MAX_LATENCY_MS out of use), bounded well inside a client's timeout.
+  // A payment whose requestedAt lies in the window and that is routed but not recorded may have
+  // been stored by its processor already, its record on the way (up to RECORDER_GATHER_MS and a
+  // commit): the processor's summary counts it. Give such payments a moment to land (they are
+  // rare: the router keeps processors slower than MAX_LATENCY_MS out of use), bounded well inside
+  // a client's timeout. Those answered after the request arrived land too, but are not counted
+  // (processed_at after as_of_ms): the processors, asked at the same instant, did not count them.
   const auto wait_until = req->arrived + cfg_.summary_wait;
   st.conn->exec(store::kInFlightInWindow,
                 {std::to_string(req->from_ms), std::to_string(req->to_ms), std::to_string(cfg_.max_latency.count() * 2)},
@@ -98,7 +101,7 @@ void SummaryService::wait_in_flight(LoopState& st, std::shared_ptr<Request> req)
 }
 
 void SummaryService::run_summary(LoopState& st, std::shared_ptr<Request> req) {
-  st.conn->exec(store::kSummary, {std::to_string(req->from_ms), std::to_string(req->to_ms)},
+  st.conn->exec(store::kSummary, {std::to_string(req->from_ms), std::to_string(req->to_ms), std::to_string(req->as_of_ms)},
                 req->arrived + cfg_.summary_timeout, [req](net::PgReply&& r) {
                   if (r.status != net::PgStatus::ok) return req->fail(kGetSummary);
                   Summary s;
@@ -114,7 +117,7 @@ void SummaryService::run_summary(LoopState& st, std::shared_ptr<Request> req) {
 }
 
 void SummaryService::status(std::string cid, net::Responder r, SteadyClock::time_point arrived) {
-  auto req = std::make_shared<Request>(Request{0, 0, std::move(r), arrived});
+  auto req = std::make_shared<Request>(Request{0, 0, 0, std::move(r), arrived});
   LoopState* st = loops_.find(req->responder.loop());
   if (!st || !st->conn) return req->fail(kGetPayment);
   st->conn->exec(store::kStatus, {cid}, arrived + cfg_.summary_timeout, [req, cid](net::PgReply&& rep) {
@@ -138,7 +141,7 @@ void SummaryService::status(std::string cid, net::Responder r, SteadyClock::time
 }
 
 void SummaryService::purge(net::Responder r, SteadyClock::time_point arrived) {
-  auto req = std::make_shared<Request>(Request{0, 0, std::move(r), arrived});
+  auto req = std::make_shared<Request>(Request{0, 0, 0, std::move(r), arrived});
   LoopState* st = loops_.find(req->responder.loop());
   if (!st || !st->conn) return req->fail(kPurge);
   st->conn->exec(store::kPurge, {}, arrived + cfg_.db_statement_timeout, [req](net::PgReply&& rep) {

@@ -1,6 +1,7 @@
 #include "engine/timefmt.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace timefmt {
 
@@ -143,6 +144,11 @@ std::string format_iso8601_ms(int64_t epoch_ms) {
   char buf[25];
   format_iso8601_ms(epoch_ms, buf);
   return std::string(buf, 24);
+}
+
+int64_t now_epoch_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace timefmt

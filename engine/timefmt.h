@@ -18,6 +18,9 @@ std::optional<int64_t> parse_iso8601_ms(std::string_view text);
 void format_iso8601_ms(int64_t epoch_ms, char out[25]);
 std::string format_iso8601_ms(int64_t epoch_ms);
 
+// Now, as Unix epoch milliseconds (the wall clock: what requestedAt and the summaries speak).
+int64_t now_epoch_ms();
+
 // Days since 1970-01-01 for a proleptic Gregorian date (H. Hinnant's algorithm).
 int64_t days_from_civil(int64_t y, unsigned m, unsigned d);
 
@@ -25,4 +28,5 @@ int64_t days_from_civil(int64_t y, unsigned m, unsigned d);
 
 // The names the rest of the code base uses unqualified.
 using timefmt::format_iso8601_ms;
+using timefmt::now_epoch_ms;
 using timefmt::parse_iso8601_ms;

@@ -125,6 +125,25 @@ TEST_CASE("summary bounds are inclusive to the millisecond and validated") {
   }
 }
 
+TEST_CASE("the summary speaks for the instant it was asked like the processors' own") {
+  // The challenge's checker asks the engine and both processors at once. A payment still sleeping
+  // at its processor when asked lands while the engine waits for payments of the window on their
+  // way (SUMMARY_WAIT_MS): counting it then would disagree with the processor's summary, which
+  // did not hold it when asked (an inconsistency, the costliest failure of the challenge).
+  Stack s(Stack::Env{{"SUMMARY_WAIT_MS", "1500"}, {"SUMMARY_TIMEOUT_MS", "3000"}, {"MAX_LATENCY_MS", "60000"}});
+  s.def.set_delay_ms(800);
+  CHECK(s.post(test_uuid(1), "10.00") == 202);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // in flight: stored at ~800 ms
+  std::string engine_body;
+  std::thread ask([&] { engine_body = s.summary(); });         // waits for it to land, then answers
+  auto processor = Stack::admin_totals(s.def);                   // the same instant, at the processor
+  ask.join();
+  CHECK(processor.requests == 0);
+  CHECK(Stack::field(engine_body, "totalRequests") == "0");
+  REQUIRE(s.wait_processed(1));  // asked after it landed, both count it
+  CHECK(Stack::field(s.summary(), "totalRequests") == "1");
+}
+
 TEST_CASE("purge requires the admin token and empties the engine") {
   Stack s;
   CHECK(s.post(test_uuid(1), "10.00") == 202);

@@ -132,7 +132,7 @@ TEST_CASE("record is fenced by the lease and idempotent and keeps the exact requ
   // Payment 2's lease is lost: another reader took its message (read_ct 1).
   db.count(fmt::format("WITH u AS (UPDATE pgq_q_payments SET read_ct = 1 WHERE msg_id = {} RETURNING 1) SELECT count(*) FROM u", m2));
   auto rec = db.run(store::kRecord, ints({m1, m2}), ints({0, 0}), ids({1, 2}), ints({1, 1}), ints({2005, 2005}),
-                    ints({kReq, kReq}));
+                    ints({kReq, kReq}), ints({kReq + 5, kReq + 5}));
   REQUIRE(rec.size() == 2);
   for (const auto& row : rec) {
     if (row[0].as<int64_t>() == m1) CHECK(row[1].as<bool>());        // ours: recorded
@@ -141,17 +141,21 @@ TEST_CASE("record is fenced by the lease and idempotent and keeps the exact requ
   CHECK(db.count("SELECT count(*) FROM processed_payments") == 1);
   CHECK(db.count("SELECT count(*) FROM pgq_q_payments") == 1);  // only payment 2's is left
   // The same record again (an in-doubt commit retried): nothing changes, and it says "already".
-  auto again = db.run(store::kRecord, ints({m1}), ints({0}), ids({1}), ints({1}), ints({2005}), ints({kReq}));
+  auto again = db.run(store::kRecord, ints({m1}), ints({0}), ids({1}), ints({1}), ints({2005}), ints({kReq}), ints({kReq + 9}));
   CHECK_FALSE(again[0][1].as<bool>());
   CHECK(again[0][2].as<bool>());
   CHECK(db.count("SELECT count(*) FROM processed_payments") == 1);
   // Inclusive bounds to the millisecond.
-  auto s = db.run(store::kSummary, kReq, kReq);
+  auto s = db.run(store::kSummary, kReq, kReq, store::kMaxMs);
   REQUIRE(s.size() == 1);
   CHECK(s[0][0].as<int>() == 1);
   CHECK(s[0][2].as<int64_t>() == 2005);
-  CHECK(db.run(store::kSummary, kReq + 1, store::kMaxMs).empty());
-  CHECK(db.run(store::kSummary, store::kMinMs, kReq - 1).empty());
+  CHECK(db.run(store::kSummary, kReq + 1, store::kMaxMs, store::kMaxMs).empty());
+  CHECK(db.run(store::kSummary, store::kMinMs, kReq - 1, store::kMaxMs).empty());
+  // As of an instant: only what the processor had answered by then (its answer reached us at
+  // kReq + 5; the retried record above kept that time).
+  CHECK(db.run(store::kSummary, store::kMinMs, store::kMaxMs, kReq + 5).size() == 1);
+  CHECK(db.run(store::kSummary, store::kMinMs, store::kMaxMs, kReq + 4).empty());
 }
 
 TEST_CASE("route and renew change only messages whose lease is still ours") {
@@ -245,7 +249,7 @@ TEST_CASE("in flight in window counts recent routed unrecorded payments of the w
   const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch()).count();
   auto acc = db.accept({1, 2, 3}, {100, 200, 300}, {10000, 10000, 0}, {0, 1, -1}, 7, now_ms);
-  db.run(store::kRecord, ints({acc[0]}), ints({0}), ids({1}), ints({0}), ints({100}), ints({now_ms}));
+  db.run(store::kRecord, ints({acc[0]}), ints({0}), ids({1}), ints({0}), ints({100}), ints({now_ms}), ints({now_ms}));
   // 2 is routed and not recorded; 1 is recorded; 3 is not routed (it cannot land anywhere yet).
   CHECK(db.run(store::kInFlightInWindow, now_ms - 1000, now_ms + 1000, 3000)[0][0].as<int64_t>() == 1);
   CHECK(db.run(store::kInFlightInWindow, now_ms + 1, now_ms + 1000, 3000)[0][0].as<int64_t>() == 0);
@@ -292,7 +296,7 @@ TEST_CASE("the summary is an index-only range scan of the days it covers") {
   tx.exec("VACUUM ANALYZE processed_payments");
   for (int64_t span : {int64_t{15000}, int64_t{86400000}}) {  // the checker's 15 s window, a whole day
     std::string plan;
-    for (const auto& row : tx.exec(fmt::format("EXPLAIN EXECUTE \"eng.summary\"({}, {})", kReq - span, kReq)))
+    for (const auto& row : tx.exec(fmt::format("EXPLAIN EXECUTE \"eng.summary\"({}, {}, {})", kReq - span, kReq, kReq)))
       plan += row[0].c_str() + std::string("\n");
     CAPTURE(plan);
     CHECK(plan.find("Index Only Scan using processed_payments_") != std::string::npos);
