@@ -1,5 +1,7 @@
 #include "bench/runner/scenario.h"
 
+#include <fmt/format.h>
+
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -304,6 +306,7 @@ class Control {
   }
 
   struct Check {
+    double at_s = 0;  // when it was asked, seconds into the run
     std::optional<EngineSummary> engine;
     std::optional<ProcessorTotals> def, fb;
     int64_t local_ok = 0;
@@ -314,6 +317,7 @@ class Control {
     const int64_t now = wall_ms();
     const std::string qs = "?from=" + timefmt::format_iso8601_ms(now - 15000) + "&to=" + timefmt::format_iso8601_ms(now - 2000);
     auto ck = std::make_shared<Check>();
+    ck->at_s = std::chrono::duration<double>(Clock::now() - start_).count();
     ck->pending = cfg_.direct ? 2 : 3;
     if (cfg_.direct) {
       for (auto& w : workers_) ck->local_ok += w->count_ok_between(now - 15000, now - 2000);
@@ -348,6 +352,16 @@ class Control {
              std::llabs(ck.engine->fb.total_requests - ck.fb->total_requests);
     }
     res_.inconsistencies += diff;
+    if (diff > 0) {
+      // Which check and which side: what a reader needs to find the payments behind it.
+      auto what = fmt::format("inconsistent check at t={:.1f}s: engine default/fallback {}/{}, processors {}/{}",
+                              ck.at_s,
+                              cfg_.direct ? ck.local_ok : ck.engine->def.total_requests,
+                              cfg_.direct ? 0 : ck.engine->fb.total_requests, ck.def->total_requests,
+                              ck.fb->total_requests);
+      std::fprintf(stderr, "[runner] %s\n", what.c_str());
+      res_.warnings.push_back(what);
+    }
   }
 
   void schedule_metrics(int second) {
