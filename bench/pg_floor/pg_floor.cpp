@@ -1,0 +1,87 @@
+// The latency floor of a durable commit on this machine, against the engine's own accept: one
+// connection (set up like the engine's ingress connections), statements paced at RATE per second
+// (the final test's peak is about 300 per second per engine), each timed from send to result.
+//   pg_floor CONNINFO [RATE] [SECONDS]
+// Statements: SELECT 1 (a round trip), a one-row INSERT into a table without indexes (the cheapest
+// durable commit), and the engine's accept of one payment (engine/store.cpp kAccept, the statement
+// every POST waits for). Needs the engine's schema, which it applies (idempotent). bench/README.md.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <pqxx/pqxx>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/store.h"
+#include "engine/timefmt.h"
+#include "bench/runner/uuid.h"
+
+using namespace engine;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+template <class F>
+void paced(const char* what, int rate, int seconds, F&& run_one) {
+  std::vector<double> ms;
+  const auto step = std::chrono::nanoseconds(1'000'000'000LL / rate);
+  auto next = Clock::now();
+  const auto end = next + std::chrono::seconds(seconds);
+  while (next < end) {
+    std::this_thread::sleep_until(next);
+    auto t0 = Clock::now();
+    run_one();
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    next += step;
+    if (next < Clock::now()) next = Clock::now();  // behind: no burst to catch up
+  }
+  std::sort(ms.begin(), ms.end());
+  auto q = [&](double p) { return ms[static_cast<size_t>(p * (ms.size() - 1))]; };
+  std::printf("%-40s n %6zu  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f ms\n", what, ms.size(), q(0.5), q(0.9),
+              q(0.99), q(0.999));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: pg_floor CONNINFO [RATE] [SECONDS]\n");
+    return 2;
+  }
+  const std::string conninfo = argv[1];
+  const int rate = argc > 2 ? std::atoi(argv[2]) : 300;
+  const int seconds = argc > 3 ? std::atoi(argv[3]) : 20;
+  store::init(conninfo, std::chrono::seconds(5), 2, 7);
+  pqxx::connection c(conninfo);
+  {
+    pqxx::nontransaction tx(c);
+    tx.exec(store::session_setup(true, std::chrono::seconds(5)));
+    tx.exec("CREATE TABLE IF NOT EXISTS pg_floor_rows (v int)");
+  }
+  for (const auto& [name, sql] : store::ingress_statements()) c.prepare(name, sql);
+  c.prepare("floor.select1", "SELECT 1");
+  c.prepare("floor.insert", "INSERT INTO pg_floor_rows VALUES ($1)");
+  scenario::UuidGen uuids;
+  std::mt19937_64 rng{std::random_device{}()};
+  paced("SELECT 1 (round trip)", rate, seconds, [&] {
+    pqxx::nontransaction tx(c);
+    tx.exec_prepared("floor.select1");
+  });
+  paced("INSERT one row, no index (durable commit)", rate, seconds, [&] {
+    pqxx::nontransaction tx(c);
+    tx.exec_prepared("floor.insert", 1);
+  });
+  paced("the engine's accept of one payment", rate, seconds, [&] {
+    std::string ids = uuids.next();
+    ids.insert(ids.begin(), '{');
+    ids.push_back('}');
+    pqxx::nontransaction tx(c);
+    tx.exec_prepared(store::kAccept, ids, "{2005}", now_epoch_ms(), "{3000}", "{0}",
+                     static_cast<int64_t>(rng() >> 1));
+  });
+  pqxx::nontransaction tx(c);
+  tx.exec("DROP TABLE pg_floor_rows");
+  return 0;
+}
