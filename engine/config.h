@@ -61,6 +61,13 @@ struct Config {
   // leases that ran out meanwhile are left to their holders for a whole lease after (pgq
   // read_guarded), since they could not renew them either. Twice the claim interval at least.
   std::chrono::milliseconds claim_stall() const { return lease / 2; }
+  // The queue's gauges count its messages (the engine's queue keeps no counters: store.cpp), and a
+  // count costs in proportion to the depth. Every second up to 100,000 messages; past that, less
+  // often in proportion, so that counting an outage's backlog never takes more of PostgreSQL than
+  // counting 100,000 messages a second does (~7 ms; 1,000,000 take ~70 ms: bench/README.md).
+  static std::chrono::milliseconds queue_gauges_interval(int64_t depth) {
+    return std::chrono::milliseconds(std::max<int64_t>(1000, (depth + 99) / 100));  // rounded up
+  }
 
   // Reads the environment; throws std::invalid_argument naming the variable on a bad or missing value.
   static Config from_env();

@@ -169,7 +169,7 @@ class Dispatcher {
   uint32_t next_gen_ = 1;
   bool stopping_ = false;
   int64_t unknown_count_ = 0;
-  SteadyClock::time_point last_health_{}, last_claim_{}, last_gauges_{}, last_partitions_{};
+  SteadyClock::time_point last_health_{}, last_claim_{}, last_gauges_{}, last_queue_gauges_{}, last_partitions_{};
   bool claim_in_flight_ = false, claim_more_ = true;
   int health_in_flight_ = 0;
   // Re-resolving a processor's host name after connection failures (off the loop: getaddrinfo blocks).

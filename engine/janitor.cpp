@@ -170,6 +170,8 @@ void Dispatcher::publish_gauges() {
   m.db_reconnects.store(static_cast<int64_t>(recorder_->db().reconnects()), std::memory_order_relaxed);
   const auto now = loop_.now();
   for (int p = 0; p < 2; ++p) m.circuit[p].store(circuit_state(proc_[p], now), std::memory_order_relaxed);
+  if (now - last_queue_gauges_ < Config::queue_gauges_interval(m.queue_depth.load(std::memory_order_relaxed))) return;
+  last_queue_gauges_ = now;
   recorder_->db().exec(store::kQueueGauges, {}, SteadyClock::now() + cfg_.db_statement_timeout,
                        [](net::PgReply&& r) {
                          if (r.status != net::PgStatus::ok || r.result.rows() == 0) return;

@@ -43,7 +43,7 @@ const pgq::Statements& queue() {
   // Payments are never dead-lettered (max_reads 0): a payment that cannot be sent waits, it is not
   // dropped. No counting triggers: they cost every accept (the statement a POST waits for) about
   // 0.1 ms of server time, and this queue holds only the payments in flight, so the gauges count
-  // it (bench/README.md).
+  // it (bench/README.md); an outage's backlog is counted less often (Config::queue_gauges_interval).
   static const pgq::Statements q(kQueue, kQueueOptions);
   return q;
 }

@@ -29,6 +29,18 @@ TEST_CASE("the unknown horizon must exceed the processor timeout plus the longes
   CHECK_NOTHROW(c.validate());
 }
 
+TEST_CASE("the queue gauges never count more than 100,000 messages a second, and a small queue every second") {
+  // The engine's queue keeps no counters, so its gauges are a count whose cost grows with depth.
+  for (int64_t depth : {0, 1, 5000, 100000})
+    CHECK(Config::queue_gauges_interval(depth) == 1000ms);
+  for (int64_t depth : {100001, 250000, 1000000, 10000000, 123456789}) {
+    const auto every = Config::queue_gauges_interval(depth);
+    CHECK(every > 1000ms);
+    CHECK(depth * 1000 / every.count() <= 100000);  // messages counted per second
+  }
+  CHECK(Config::queue_gauges_interval(1000000) == 10000ms);
+}
+
 TEST_CASE("the engine refuses to start with a horizon that could pay twice") {
   testsupport::EngineProcess e({{"DATABASE_URL", "host=/nonexistent"},
                                 {"PAYMENT_PROCESSOR_URL_DEFAULT", "http://127.0.0.1:1"},
