@@ -12,11 +12,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string reconcile(const Stack& s, const std::string& query, int* code = nullptr, const char* token = "secret") {
   httplib::Client c("127.0.0.1", s.engine->port());
   c.set_read_timeout(5s);
@@ -43,7 +38,7 @@ TEST_CASE("on demand a payment the processor holds and the engine never recorded
   Stack s;
   for (int i = 0; i < 5; ++i) REQUIRE(s.post(test_uuid(i), "20.05") == 202);
   REQUIRE(s.wait_processed(5));
-  post_to_processor(s.def, test_uuid(100), wall_ms());
+  post_to_processor(s.def, test_uuid(100), now_epoch_ms());
   int code = 0;
   auto body = reconcile(s, "", &code);
   CHECK(code == 200);
@@ -52,7 +47,7 @@ TEST_CASE("on demand a payment the processor holds and the engine never recorded
   CHECK(body.find(R"("fallback":{"ours":{"totalRequests":0,"totalAmount":0.00},"processor":{"totalRequests":0,"totalAmount":0.00},"difference":{"totalRequests":0,"totalAmount":0.00}})") !=
         std::string::npos);
   // A window that ends before it sees no difference; bad input and a missing token are refused.
-  auto past = timefmt::format_iso8601_ms(wall_ms() - 3600000);
+  auto past = timefmt::format_iso8601_ms(now_epoch_ms() - 3600000);
   CHECK(reconcile(s, "?to=" + past).find(R"("difference":{"totalRequests":0,"totalAmount":0.00}})") != std::string::npos);
   reconcile(s, "?from=yesterday", &code);
   CHECK(code == 400);

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "engine/store.h"
+#include "engine/timefmt.h"
 #include "tests/support/pg_cluster.h"
 
 using namespace engine;
@@ -28,8 +29,7 @@ std::string ids(std::initializer_list<int> ns) {
 std::string ints(std::initializer_list<int64_t> v) { return store::int_array(std::vector<int64_t>(v)); }
 
 // Payments live in daily partitions around today (sql/006): the tests' requestedAt is today.
-const int64_t kReq = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch()).count();
+const int64_t kReq = now_epoch_ms();
 
 // A connection prepared like the engine's, running the statements with libpqxx.
 struct Db {
@@ -246,8 +246,7 @@ TEST_CASE("only one instance claims a health-check window") {
 
 TEST_CASE("in flight in window counts recent routed unrecorded payments of the window") {
   Db db;
-  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch()).count();
+  const int64_t now_ms = now_epoch_ms();
   auto acc = db.accept({1, 2, 3}, {100, 200, 300}, {10000, 10000, 0}, {0, 1, -1}, 7, now_ms);
   db.run(store::kRecord, ints({acc[0]}), ints({0}), ids({1}), ints({0}), ints({100}), ints({now_ms}), ints({now_ms}));
   // 2 is routed and not recorded; 1 is recorded; 3 is not routed (it cannot land anywhere yet).
@@ -262,8 +261,7 @@ TEST_CASE("the in-flight count reads the leased messages, not the history nor a 
   // payments: its cost grows neither with the history nor with the backlog.
   Db db;
   std::string plan;
-  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch()).count();
+  const int64_t now_ms = now_epoch_ms();
   auto acc = db.accept({1, 2}, {100, 200}, {10000, 10000}, {0, -1}, 7, now_ms);  // 1 routed, 2 not
   REQUIRE(acc[0] > 0);
   {

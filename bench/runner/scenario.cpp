@@ -60,11 +60,6 @@ Outcome classify(const net::ClientResult& r) {
   return Outcome::other;
 }
 
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 Sample make_sample(const net::ClientResult& r, Clock::time_point start, Kind kind) {
   Sample s;
   s.done_ms = static_cast<uint32_t>(std::max<int64_t>(
@@ -152,7 +147,7 @@ class Worker {
     body_.assign("{\"correlationId\":\"").append(uuid, 36).append("\",\"amount\":20.05");
     int64_t requested_at = 0;
     if (cfg_.direct) {
-      requested_at = wall_ms();
+      requested_at = now_epoch_ms();
       char iso[25];
       timefmt::format_iso8601_ms(requested_at, iso);
       body_.append(",\"requestedAt\":\"").append(iso, 24).append("\"");
@@ -314,7 +309,7 @@ class Control {
   };
 
   void check_consistency() {
-    const int64_t now = wall_ms();
+    const int64_t now = now_epoch_ms();
     const std::string qs = "?from=" + timefmt::format_iso8601_ms(now - 15000) + "&to=" + timefmt::format_iso8601_ms(now - 2000);
     auto ck = std::make_shared<Check>();
     ck->at_s = std::chrono::duration<double>(Clock::now() - start_).count();
