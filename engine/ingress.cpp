@@ -206,10 +206,10 @@ void Ingress::on_committed(LoopState& st, std::shared_ptr<Batch> b, net::PgReply
       }
       // Not created: a duplicate, a conflict, or yesterday's; kLookup tells which.
       std::vector<size_t> unclear;
-      for (size_t u = 0; u < b->unique.size(); ++u)
-        if (!b->status[u]) unclear.push_back(u);
-      for (size_t u = 0; u < b->unique.size(); ++u)
+      for (size_t u = 0; u < b->unique.size(); ++u) {
         if (b->status[u]) answer(*b, u, 202);
+        else unclear.push_back(u);
+      }
       metrics().ingress_phase[Metrics::kAnswered].observe_us(
           std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - r.done).count());
       dispatcher_.unreserve(b->reserved - static_cast<int>(fresh.size()));
