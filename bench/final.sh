@@ -19,12 +19,7 @@ BUILD=${BUILD_DIR:-$REPO/build}
 export FEE_DEFAULT=${FEE_DEFAULT:-0.07} FEE_FALLBACK=${FEE_FALLBACK:-0.10} LIMITS=${LIMITS:-1} PG_STATS=1
 
 psql_q() { psql -X -q -h "$STATE" -p "$PG_PORT" -U postgres -d postgres -c "$1"; }
-scrape() {
-  for i in 1 2; do
-    if [ -S "$STATE/engine-$i.sock" ]; then curl -s --unix-socket "$STATE/engine-$i.sock" http://engine/metrics
-    else curl -s "http://127.0.0.1:900$i/metrics"; fi
-  done
-}
+scrape() { "$REPO/bench/stack.sh" metrics; }
 
 summaries=()
 for k in $(seq "$RUNS"); do

@@ -26,12 +26,7 @@ wrk_ms() {  # url script -> "p50 p90 p99 rps" in ms
     $1 == "Requests/sec:" { rps = $2 }
     END { printf "%.3f %.3f %.3f %.1f\n", p50, p90, p99, rps }'
 }
-scrape() {  # both engines, over TCP or their unix sockets (UNIX_SOCKETS=1 stack)
-  for i in 1 2; do
-    if [ -S "$STATE/engine-$i.sock" ]; then curl -s --unix-socket "$STATE/engine-$i.sock" http://engine/metrics
-    else curl -s "http://127.0.0.1:900$i/metrics"; fi
-  done
-}
+scrape() { "$REPO/bench/stack.sh" metrics; }
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT

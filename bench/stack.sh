@@ -4,6 +4,7 @@
 #   bench/stack.sh up      start what is not running, wait until each part answers, print URLs/pids
 #   bench/stack.sh down    stop everything it started (by pid file) and remove the state dir
 #   bench/stack.sh status  what is running
+#   bench/stack.sh metrics both engines' /metrics, one after the other (over TCP or their sockets)
 # Env: STACK_DIR (state dir, default /tmp/payeng-stack), BUILD_DIR (default <repo>/build),
 #      PG_PORT (5433), FEE_DEFAULT (0.05), FEE_FALLBACK (0.15), ADMIN_TOKEN (123),
 #      PROMETHEUS=1 also starts a local Prometheus on 127.0.0.1:9090 scraping both engines every
@@ -280,9 +281,18 @@ cmd_down() {
   say "down"
 }
 
+cmd_metrics() {
+  for e in "${ENGINES[@]}"; do
+    set -- $e
+    if [ -S "$STATE/engine-$1.sock" ]; then curl -s --unix-socket "$STATE/engine-$1.sock" http://engine/metrics
+    else curl -s "http://127.0.0.1:$2/metrics"; fi
+  done
+}
+
 case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  *) echo "usage: $0 {up|down|status}" >&2; exit 2 ;;
+  metrics) cmd_metrics ;;
+  *) echo "usage: $0 {up|down|status|metrics}" >&2; exit 2 ;;
 esac
