@@ -149,6 +149,9 @@ TEST_CASE("command line applies the preset first then overrides") {
   CHECK(d.cfg.vus == 603);
   CHECK(d.cfg.stages);
   CHECK(d.cfg.target == "http://127.0.0.1:9999");
+  CHECK(d.cfg.post_targets.empty());
+  auto split = parse_cli({"--post-targets", "http://127.0.0.1:9001,http://127.0.0.1:9002"}).cfg.post_targets;
+  CHECK(split == std::vector<std::string>{"http://127.0.0.1:9001", "http://127.0.0.1:9002"});
   CHECK(d.out_dir.rfind("bench/results/", 0) == 0);
   CHECK_FALSE(parse_cli({"--preset", "smoke", "--no-stages"}).cfg.stages);
   CHECK_THROWS_AS(parse_cli({"--vus"}), std::invalid_argument);

@@ -11,8 +11,9 @@ namespace scenario {
 std::string cli_usage() {
   return "usage: scenario_runner [--preset smoke|preview|final] [--target URL] [--default URL] [--fallback URL]\n"
          "                       [--token T] [--vus N] [--duration S] [--no-stages] [--direct] [--fees D,F]\n"
-         "                       [--threads N] [--out DIR] [--stack-dir DIR] [--quiet]\n"
+         "                       [--threads N] [--out DIR] [--stack-dir DIR] [--post-targets URL,URL] [--quiet]\n"
          "  --target    engine or load balancer (default http://127.0.0.1:9999)\n"
+         "  --post-targets  VU i posts to the i-th URL of the list (mod its length), not to --target\n"
          "  --default   default processor simulator (default http://127.0.0.1:8001)\n"
          "  --fallback  fallback processor simulator (default http://127.0.0.1:8002)\n"
          "  --token     processors' admin token, also sent to the engine's purge (default 123)\n"
@@ -73,7 +74,15 @@ CliOptions parse_cli(const std::vector<std::string>& args) {
     else if (a == "--preset") value();
     else if (a == "--target") o.cfg.target = value();
     else if (a == "--default") o.cfg.default_url = value();
-    else if (a == "--fallback") o.cfg.fallback_url = value();
+    else if (a == "--post-targets") {
+      o.cfg.post_targets.clear();
+      const std::string& v = value();
+      for (size_t b = 0; b <= v.size();) {
+        size_t e = std::min(v.find(',', b), v.size());
+        if (e > b) o.cfg.post_targets.push_back(v.substr(b, e - b));
+        b = e + 1;
+      }
+    } else if (a == "--fallback") o.cfg.fallback_url = value();
     else if (a == "--token") o.cfg.token = value();
     else if (a == "--vus") o.cfg.vus = static_cast<int>(parse_number(a, value(), 1));
     else if (a == "--duration") o.cfg.duration_s = parse_number(a, value(), 1);

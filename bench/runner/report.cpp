@@ -36,6 +36,12 @@ std::string totals_json(const ProcessorTotals& t) {
 
 std::string opt(const std::optional<double>& v) { return v ? fmt::format("{}", *v) : std::string(); }
 
+std::string post_targets_json(const RunConfig& c) {
+  std::string o = "[";
+  for (size_t i = 0; i < c.post_targets.size(); ++i) o += (i ? ", " : "") + json_str(c.post_targets[i]);
+  return o + "]";
+}
+
 }  // namespace
 
 std::string result_json(const RunResult& r) {
@@ -52,14 +58,14 @@ std::string result_json(const RunResult& r) {
       "  \"default\": {},\n  \"fallback\": {},\n  \"summaries_ok\": {},\n"
       "  \"post_latency_ms\": {},\n  \"get_latency_ms\": {},\n  \"all_ok_latency_ms\": {},\n"
       "  \"preset\": {},\n  \"vus\": {},\n  \"duration_s\": {},\n  \"stages\": {},\n  \"direct\": {},\n"
-      "  \"target\": {},\n  \"runner_cpu_s\": {:.2f},\n  \"runner_cpu_pct\": {:.1f},\n  \"wall_s\": {:.2f},\n"
+      "  \"target\": {},\n  \"post_targets\": {},\n  \"runner_cpu_s\": {:.2f},\n  \"runner_cpu_pct\": {:.1f},\n  \"wall_s\": {:.2f},\n"
       "  \"limits\": {},\n  \"resources\": {},\n  \"warnings\": {}\n}}\n",
       r.score.score, money::format_cents(r.score.gross_cents), money::format_scaled_trimmed(r.score.fees_nano, 8),
       r.score.p99_ms, r.score.bonus, r.score.fine, r.inconsistencies, r.consistency_checks, r.score.lag,
       r.lag_after_recheck, r.successes, r.failures, r.fail_http, r.fail_timeout, r.fail_connect, r.fail_disconnected,
       r.fail_other, totals_json(r.def), totals_json(r.fb), r.summaries_ok, latency_json(r.post), latency_json(r.get),
       latency_json(r.all_ok), json_str(r.cfg.preset), r.cfg.vus, r.cfg.duration_s, r.cfg.stages, r.cfg.direct,
-      json_str(r.cfg.direct ? r.cfg.default_url : r.cfg.target), r.cpu_s,
+      json_str(r.cfg.direct ? r.cfg.default_url : r.cfg.target), post_targets_json(r.cfg), r.cpu_s,
       r.wall_s > 0 ? 100.0 * r.cpu_s / r.wall_s : 0.0, r.wall_s, r.limits_json, r.resources_json, w);
 }
 

@@ -83,14 +83,15 @@ Clock::time_point at_offset(Clock::time_point start, double s) {
 // connection (its own pool), as k6 gives each VU its own.
 class Worker {
  public:
-  Worker(const RunConfig& cfg, const net::Endpoint& post_ep, Clock::time_point start, std::function<void()> drained)
-      : cfg_(cfg), ep_(post_ep), start_(start), drained_(std::move(drained)), client_(loop_, {1, 1000ms}) {}
+  Worker(const RunConfig& cfg, std::vector<net::Endpoint> post_eps, Clock::time_point start,
+         std::function<void()> drained)
+      : cfg_(cfg), eps_(std::move(post_eps)), start_(start), drained_(std::move(drained)), client_(loop_, {1, 1000ms}) {}
 
   void add_vu(int id, double start_s) {
     Vu v;
     v.id = id;
     v.start_s = start_s;
-    v.ep = ep_;
+    v.ep = eps_[static_cast<size_t>(id) % eps_.size()];
     v.ep.pool_key += "#vu" + std::to_string(id);
     vus_.push_back(std::move(v));
   }
@@ -187,7 +188,7 @@ class Worker {
   }
 
   const RunConfig& cfg_;
-  net::Endpoint ep_;
+  std::vector<net::Endpoint> eps_;
   Clock::time_point start_;
   std::function<void()> drained_;
   net::EventLoop loop_;
@@ -224,10 +225,14 @@ class Control {
     getrusage(RUSAGE_SELF, &ru0);
     start_ = Clock::now();
     const auto wall0 = Clock::now();
-    const net::Endpoint& post_ep = cfg_.direct ? def_ : target_;
+    std::vector<net::Endpoint> post_eps{cfg_.direct ? def_ : target_};
+    if (!cfg_.direct && !cfg_.post_targets.empty()) {
+      post_eps.clear();
+      for (const auto& u : cfg_.post_targets) post_eps.push_back(net::Endpoint::parse(u));
+    }
     const int nthreads = std::max(1, cfg_.threads);
     for (int i = 0; i < nthreads; ++i)
-      workers_.push_back(std::make_unique<Worker>(cfg_, post_ep, start_, [this] {
+      workers_.push_back(std::make_unique<Worker>(cfg_, post_eps, start_, [this] {
         loop_.post([this] {
           if (++drained_ == workers_.size()) on_all_drained();
         });

@@ -15,6 +15,10 @@ namespace scenario {
 
 struct RunConfig {
   std::string target = "http://127.0.0.1:9999";
+  // When set, VU i posts to post_targets[i % n] instead of target, on its own connection as
+  // always: what a load balancer that hands each connection to an engine (and leaves the data
+  // path) would give. Summaries and /metrics still go to target.
+  std::vector<std::string> post_targets;
   std::string default_url = "http://127.0.0.1:8001";
   std::string fallback_url = "http://127.0.0.1:8002";
   std::string token = "123";  // processors' admin token; the engine's purge gets it too
