@@ -7,6 +7,7 @@
 #   phases.txt    the engine's POST phases over the run (bench/prom_phases.py: p50/p99 per phase)
 #   pg_stats.txt  pg_stat_statements (top statements by total time), pg_stat_wal, commits
 #   sched.txt     CPU used and time spent waiting for a CPU, per component (bench/schedstat.py)
+#   postgres.log  the server's log (warnings; PG_OPTS="-c log_autovacuum_min_duration=0" adds more)
 # Env passes through to bench/stack.sh (ENGINE_ENV, UNIX_SOCKETS, BUILD_DIR, ...); PRESET (final)
 # and RUNNER_ARGS go to the runner. Prints a one-line summary per run and the median of the runs.
 set -euo pipefail
@@ -40,6 +41,7 @@ for k in $(seq "$RUNS"); do
   /usr/bin/python3 "$REPO/bench/prom_phases.py" "$STATE/before.prom" "$STATE/after.prom" > "$out/phases.txt"
   cp "$STATE/before.prom" "$out/metrics-before.prom"
   cp "$STATE/after.prom" "$out/metrics-after.prom"
+  cp "$STATE/postgres.log" "$out/postgres.log"  # warnings only, unless PG_OPTS asks for more
   {
     echo "# pg_stat_statements over the run, top 12 by total time"
     psql_q "SELECT calls, round(total_exec_time) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms, rows,

@@ -7,7 +7,9 @@
   limits.py none STATE_DIR                  record that no limits apply (limits.json)
   limits.py sample STATE_DIR                every second until killed: each component's memory
                                             (summed Pss: shared memory counted once) and its
-                                            cgroup's throttling, kept as peaks in usage.json
+                                            cgroup's throttling, kept as peaks in usage.json, and
+                                            each second in which a component was throttled (its
+                                            UTC time, periods and ms), to match against logs
   limits.py remove STATE_DIR                move what is left back to the root cgroups, remove ours
   limits.py pg-options COMPOSE_FILE         print the db service's `-c name=value` settings (all but
                                             listen_addresses), for the stack's PostgreSQL
@@ -162,9 +164,11 @@ def sample(state):
         limits = {"mode": "none"}
     comps = limits.get("components", {c: {} for c in COMPONENTS})
     peaks = {c: 0.0 for c in COMPONENTS}
+    last = {}  # component -> (nr_throttled, throttled_ms) at the previous sample
+    events = []
     usage_path = os.path.join(state, "usage.json")
     while True:
-        out = {"mode": limits.get("mode", "none"), "components": {}}
+        out = {"mode": limits.get("mode", "none"), "components": {}, "throttle_events": events}
         for c in COMPONENTS:
             mb = pss_mb(processes(state, c))
             peaks[c] = max(peaks[c], mb)
@@ -180,6 +184,12 @@ def sample(state):
                 # v1 reports nanoseconds, v2 microseconds
                 entry["throttled_ms"] = round(st.get("throttled_time", 0) / 1e6 if "throttled_time" in st
                                               else st.get("throttled_usec", 0) / 1e3, 1)
+                prev = last.get(c)
+                now = (entry["nr_throttled"], entry["throttled_ms"])
+                if prev and now[0] > prev[0]:
+                    events.append({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "component": c,
+                                   "periods": now[0] - prev[0], "ms": round(now[1] - prev[1], 1)})
+                last[c] = now
             out["components"][c] = entry
         tmp = usage_path + ".tmp"
         with open(tmp, "w") as f:

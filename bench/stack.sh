@@ -11,6 +11,7 @@
 #      second (Debian's prometheus binary; metrics kept in the state dir), to watch a scenario run;
 #      PG_STATS=1 loads pg_stat_statements and times WAL I/O (bench/latency.sh's breakdown);
 #      ENGINE_ENV="NAME=value ..." adds settings to both engines (engine/config.h);
+#      PG_OPTS="-c name=value ..." adds PostgreSQL settings after the compose file's (experiments);
 #      UNIX_SOCKETS=1 puts haproxy and the engines on unix sockets in the state dir instead of TCP;
 #      LIMITS=1 applies the challenge's resource rules without Docker (bench/limits.py): PostgreSQL
 #      with all its backends, each engine and haproxy each in a CPU cgroup with the quota their
@@ -103,7 +104,7 @@ start_postgres() {
   local compose_opts
   compose_opts=$(/usr/bin/python3 "$REPO/bench/limits.py" pg-options "$REPO/docker-compose.yml")
   as_pg "$PGBIN/pg_ctl" -D "$data" -l "$STATE/postgres.log" -w -t 30 start \
-    -o "$compose_opts -c listen_addresses=127.0.0.1 -p $PG_PORT -k $STATE -c fsync=on $pg_stats" >/dev/null ||
+    -o "$compose_opts -c listen_addresses=127.0.0.1 -p $PG_PORT -k $STATE -c fsync=on $pg_stats ${PG_OPTS:-}" >/dev/null ||
     fail_with_log "postgres" "$STATE/postgres.log"
   head -n1 "$data/postmaster.pid" > "$STATE/postgres.pid"
   wait_until 15 "" "$PGBIN/pg_isready" -q -h "$STATE" -p "$PG_PORT" || fail_with_log "postgres" "$STATE/postgres.log"
