@@ -7,6 +7,7 @@
 #   phases.txt    the engine's POST phases over the run (bench/prom_phases.py: p50/p99 per phase)
 #   pg_stats.txt  pg_stat_statements (top statements by total time), pg_stat_wal, commits
 #   sched.txt     CPU used and time spent waiting for a CPU, per component (bench/schedstat.py)
+#   tcp.txt       TCP retransmissions, timeouts and loss probes over the run (nstat, whole machine)
 #   postgres.log  the server's log (warnings; PG_OPTS="-c log_autovacuum_min_duration=0" adds more)
 # Env passes through to bench/stack.sh (ENGINE_ENV, UNIX_SOCKETS, BUILD_DIR, ...); PRESET (final)
 # and RUNNER_ARGS go to the runner. Prints a one-line summary per run and the median of the runs.
@@ -32,12 +33,18 @@ for k in $(seq "$RUNS"); do
   psql_q "SELECT pg_stat_statements_reset(); SELECT pg_stat_reset_shared('wal');" >/dev/null
   scrape > "$STATE/before.prom"
   /usr/bin/python3 "$REPO/bench/schedstat.py" snap "$STATE" "$STATE/sched-before.json"
+  nstat -az > "$STATE/nstat-before.txt"
   "$BUILD/bench/runner/scenario_runner" --preset "${PRESET:-final}" --quiet --out "$out" ${RUNNER_ARGS:-} > "$out.log" 2>&1 ||
     { cat "$out.log"; exit 1; }
   mv "$out.log" "$out/runner.log"
   scrape > "$STATE/after.prom"
   /usr/bin/python3 "$REPO/bench/schedstat.py" snap "$STATE" "$STATE/sched-after.json"
   /usr/bin/python3 "$REPO/bench/schedstat.py" diff "$STATE/sched-before.json" "$STATE/sched-after.json" > "$out/sched.txt"
+  # Lost or late TCP segments over the run (the whole machine's counters): a retransmission
+  # timeout costs at least 200 ms, a tail loss probe 10 ms or more.
+  nstat -az | awk 'NR == FNR { before[$1] = $2; next }
+    $1 ~ /^(TcpRetransSegs|TcpExtTCPTimeouts|TcpExtTCPLossProbes|TcpExtTCPSpuriousRTOs|TcpExtListenOverflows|TcpExtTCPBacklogDrop|TcpExtTCPRcvQDrop|TcpExtTCPZeroWindowDrop)$/ {
+      print $1, $2 - before[$1] }' "$STATE/nstat-before.txt" - > "$out/tcp.txt"
   /usr/bin/python3 "$REPO/bench/prom_phases.py" "$STATE/before.prom" "$STATE/after.prom" > "$out/phases.txt"
   cp "$STATE/before.prom" "$out/metrics-before.prom"
   cp "$STATE/after.prom" "$out/metrics-after.prom"
