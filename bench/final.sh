@@ -7,6 +7,7 @@
 #   phases.txt    the engine's POST phases over the run (bench/prom_phases.py: p50/p99 per phase)
 #   pg_stats.txt  pg_stat_statements (top statements by total time), pg_stat_wal, commits
 #   sched.txt     CPU used and time spent waiting for a CPU, per component (bench/schedstat.py)
+#   timeline.csv.gz with TIMELINE=1: each component's CPU and CPU wait every 100 ms (bench/schedstat.py)
 #   tcp.txt       TCP retransmissions, timeouts and loss probes over the run (nstat, whole machine)
 #   postgres.log  the server's log (warnings; PG_OPTS="-c log_autovacuum_min_duration=0" adds more)
 # Env passes through to bench/stack.sh (ENGINE_ENV, UNIX_SOCKETS, BUILD_DIR, ...); PRESET (final)
@@ -34,9 +35,14 @@ for k in $(seq "$RUNS"); do
   scrape > "$STATE/before.prom"
   /usr/bin/python3 "$REPO/bench/schedstat.py" snap "$STATE" "$STATE/sched-before.json"
   nstat -az > "$STATE/nstat-before.txt"
+  timeline_pid=""
+  if [ "${TIMELINE:-0}" = 1 ]; then  # CPU per component every 100 ms (costs the sampler ~3 % of a CPU)
+    /usr/bin/python3 "$REPO/bench/schedstat.py" timeline "$STATE" "$STATE/timeline.csv" & timeline_pid=$!
+  fi
   "$BUILD/bench/runner/scenario_runner" --preset "${PRESET:-final}" --quiet --out "$out" ${RUNNER_ARGS:-} > "$out.log" 2>&1 ||
     { cat "$out.log"; exit 1; }
   mv "$out.log" "$out/runner.log"
+  if [ -n "$timeline_pid" ]; then kill "$timeline_pid"; wait "$timeline_pid" 2>/dev/null || true; gzip -c "$STATE/timeline.csv" > "$out/timeline.csv.gz"; fi
   scrape > "$STATE/after.prom"
   /usr/bin/python3 "$REPO/bench/schedstat.py" snap "$STATE" "$STATE/sched-after.json"
   /usr/bin/python3 "$REPO/bench/schedstat.py" diff "$STATE/sched-before.json" "$STATE/sched-after.json" > "$out/sched.txt"

@@ -6,6 +6,9 @@
                                           scenario runner): cpu time, run-queue wait, time slices
   schedstat.py diff BEFORE.json AFTER.json per group: CPU used, time spent runnable but waiting
                                           for a CPU, and that wait per time slice
+  schedstat.py timeline STATE_DIR OUT.csv every 100 ms until killed: each group's CPU and wait in
+                                          that interval (unix_ms,group,cpu_ms,wait_ms), to see which
+                                          part of the stack used the CPU in a slow second
 
 /proc/PID/task/TID/schedstat holds three counters per thread: nanoseconds on a CPU, nanoseconds
 runnable on a run queue without a CPU, and the number of time slices. The wait is what CPU
@@ -17,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 GROUPS = {"engine-1": "engine-1", "engine-2": "engine-2", "haproxy": "haproxy", "sim-default": "simulators",
           "sim-fallback": "simulators"}
@@ -74,7 +78,7 @@ def backend_names(state):
     return out
 
 
-def snap(state, path):
+def collect(state, names):
     snapshot = {}
     for name, group in GROUPS.items():
         pid = pid_file(state, name)
@@ -84,7 +88,6 @@ def snap(state, path):
                     snapshot[f"{group}/{p}/{tid}"] = st
     pg = pid_file(state, "postgres")
     if pg:
-        names = backend_names(state)
         for p in [pg] + children(pg):
             role = "postmaster" if p == pg else names.get(p, "other")
             # payeng1-ingress-... -> ingress: the engines' connections by role, both instances together
@@ -96,8 +99,37 @@ def snap(state, path):
     for p in out:
         for tid, st in threads(int(p)).items():
             snapshot[f"runner/{p}/{tid}"] = st
+    return snapshot
+
+
+def snap(state, path):
     with open(path, "w") as f:
-        json.dump(snapshot, f)
+        json.dump(collect(state, backend_names(state)), f)
+
+
+def timeline(state, path):
+    names, names_at, prev = backend_names(state), time.monotonic(), None
+    with open(path, "w") as f:
+        f.write("unix_ms,group,cpu_ms,wait_ms\n")
+        while True:
+            if time.monotonic() - names_at > 1:
+                names, names_at = backend_names(state), time.monotonic()
+            now, cur = int(time.time() * 1000), collect(state, names)
+            if prev is not None:
+                groups = {}
+                for key, a in cur.items():
+                    # a thread not seen before started since the last sample (an autovacuum worker):
+                    # all its time is this interval's
+                    b = prev.get(key, {"cpu_ns": 0, "wait_ns": 0})
+                    g = groups.setdefault(key.split("/")[0], [0, 0])
+                    g[0] += a["cpu_ns"] - b["cpu_ns"]
+                    g[1] += a["wait_ns"] - b["wait_ns"]
+                for name, (cpu, wait) in sorted(groups.items()):
+                    if cpu or wait:
+                        f.write(f"{now},{name},{cpu / 1e6:.2f},{wait / 1e6:.2f}\n")
+                f.flush()
+            prev = cur
+            time.sleep(0.1)
 
 
 def diff(before_path, after_path):
@@ -119,6 +151,8 @@ def diff(before_path, after_path):
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "snap":
         snap(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "timeline":
+        timeline(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 4 and sys.argv[1] == "diff":
         diff(sys.argv[2], sys.argv[3])
     else:
