@@ -36,18 +36,15 @@ std::string totals_json(const ProcessorTotals& t) {
 
 std::string opt(const std::optional<double>& v) { return v ? fmt::format("{}", *v) : std::string(); }
 
-std::string post_targets_json(const RunConfig& c) {
+std::string json_str_array(const std::vector<std::string>& v) {
   std::string o = "[";
-  for (size_t i = 0; i < c.post_targets.size(); ++i) o += (i ? ", " : "") + json_str(c.post_targets[i]);
+  for (size_t i = 0; i < v.size(); ++i) o += (i ? ", " : "") + json_str(v[i]);
   return o + "]";
 }
 
 }  // namespace
 
 std::string result_json(const RunResult& r) {
-  std::string w = "[";
-  for (size_t i = 0; i < r.warnings.size(); ++i) w += (i ? ", " : "") + json_str(r.warnings[i]);
-  w += "]";
   return fmt::format(
       "{{\n"
       "  \"score\": {:.2f},\n  \"gross\": {},\n  \"fees\": {},\n  \"p99\": {:.2f},\n  \"bonus\": {:.4f},\n"
@@ -65,8 +62,8 @@ std::string result_json(const RunResult& r) {
       r.lag_after_recheck, r.successes, r.failures, r.fail_http, r.fail_timeout, r.fail_connect, r.fail_disconnected,
       r.fail_other, totals_json(r.def), totals_json(r.fb), r.summaries_ok, latency_json(r.post), latency_json(r.get),
       latency_json(r.all_ok), json_str(r.cfg.preset), r.cfg.vus, r.cfg.duration_s, r.cfg.stages, r.cfg.direct,
-      json_str(r.cfg.direct ? r.cfg.default_url : r.cfg.target), post_targets_json(r.cfg), r.cpu_s,
-      r.wall_s > 0 ? 100.0 * r.cpu_s / r.wall_s : 0.0, r.wall_s, r.limits_json, r.resources_json, w);
+      json_str(r.cfg.direct ? r.cfg.default_url : r.cfg.target), json_str_array(r.cfg.post_targets), r.cpu_s,
+      r.wall_s > 0 ? 100.0 * r.cpu_s / r.wall_s : 0.0, r.wall_s, r.limits_json, r.resources_json, json_str_array(r.warnings));
 }
 
 std::string seconds_csv(const RunResult& r) {

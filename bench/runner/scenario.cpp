@@ -225,11 +225,10 @@ class Control {
     getrusage(RUSAGE_SELF, &ru0);
     start_ = Clock::now();
     const auto wall0 = Clock::now();
-    std::vector<net::Endpoint> post_eps{cfg_.direct ? def_ : target_};
-    if (!cfg_.direct && !cfg_.post_targets.empty()) {
-      post_eps.clear();
+    std::vector<net::Endpoint> post_eps;
+    if (!cfg_.direct)
       for (const auto& u : cfg_.post_targets) post_eps.push_back(net::Endpoint::parse(u));
-    }
+    if (post_eps.empty()) post_eps.push_back(cfg_.direct ? def_ : target_);
     const int nthreads = std::max(1, cfg_.threads);
     for (int i = 0; i < nthreads; ++i)
       workers_.push_back(std::make_unique<Worker>(cfg_, post_eps, start_, [this] {
