@@ -27,6 +27,8 @@ import time
 
 import yaml
 
+from schedstat import children_by_parent  # beside this file
+
 COMPONENTS = {"postgres": "db", "engine-1": "api1", "engine-2": "api2", "haproxy": "haproxy"}
 PERIOD_US = 100_000
 V1 = "/sys/fs/cgroup/cpu"
@@ -58,27 +60,13 @@ def pid_file(state, component):
         return None
 
 
-def children(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == pid:
-            out.append(int(d))
-    return out
-
-
-def processes(state, component):
-    """The component's processes: its pid and its direct children (PostgreSQL's backends, haproxy's worker)."""
+def processes(state, component, kids=None):
+    """The component's processes: its pid and its direct children (PostgreSQL's backends, haproxy's
+    worker). kids: children_by_parent() when the caller looks up several components at once."""
     pid = pid_file(state, component)
     if pid is None or not os.path.exists(f"/proc/{pid}"):
         return []
-    return [pid] + children(pid)
+    return [pid] + (kids if kids is not None else children_by_parent()).get(pid, [])
 
 
 def compose_limits(compose_file):
@@ -169,8 +157,9 @@ def sample(state):
     usage_path = os.path.join(state, "usage.json")
     while True:
         out = {"mode": limits.get("mode", "none"), "components": {}, "throttle_events": events}
+        kids = children_by_parent()
         for c in COMPONENTS:
-            mb = pss_mb(processes(state, c))
+            mb = pss_mb(processes(state, c, kids))
             peaks[c] = max(peaks[c], mb)
             entry = {"pss_mb": round(mb, 1), "peak_pss_mb": round(peaks[c], 1)}
             lim = comps.get(c, {})

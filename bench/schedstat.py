@@ -34,14 +34,15 @@ def pid_file(state, name):
         return None
 
 
-def children(pid):
-    out = []
+def children_by_parent():
+    """ppid -> child pids, from one walk of /proc (a walk per process looked up cost the timeline's
+    sampler most of its CPU)."""
+    out = {}
     for d in os.listdir("/proc"):
         if d.isdigit():
             try:
                 with open(f"/proc/{d}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        out.append(int(d))
+                    out.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(d))
             except (OSError, IndexError, ValueError):
                 pass
     return out
@@ -80,15 +81,16 @@ def backend_names(state):
 
 def collect(state, names):
     snapshot = {}
+    kids = children_by_parent()
     for name, group in GROUPS.items():
         pid = pid_file(state, name)
         if pid:
-            for p in [pid] + children(pid):
+            for p in [pid] + kids.get(pid, []):
                 for tid, st in threads(p).items():
                     snapshot[f"{group}/{p}/{tid}"] = st
     pg = pid_file(state, "postgres")
     if pg:
-        for p in [pg] + children(pg):
+        for p in [pg] + kids.get(pg, []):
             role = "postmaster" if p == pg else names.get(p, "other")
             # payeng1-ingress-... -> ingress: the engines' connections by role, both instances together
             if role.startswith("payeng"):
@@ -118,17 +120,19 @@ def timeline(state, path):
             if prev is not None:
                 groups = {}
                 for key, a in cur.items():
-                    # a thread not seen before started since the last sample (an autovacuum worker):
-                    # all its time is this interval's
-                    b = prev.get(key, {"cpu_ns": 0, "wait_ns": 0})
-                    g = groups.setdefault(key.split("/")[0], [0, 0])
+                    # By pid/tid: a backend named only at the next refresh of the names keeps its
+                    # past. A thread not seen before started since the last sample (an autovacuum
+                    # worker): all its time is this interval's.
+                    group, thread = key.split("/", 1)
+                    b = prev.get(thread, {"cpu_ns": 0, "wait_ns": 0})
+                    g = groups.setdefault(group, [0, 0])
                     g[0] += a["cpu_ns"] - b["cpu_ns"]
                     g[1] += a["wait_ns"] - b["wait_ns"]
                 for name, (cpu, wait) in sorted(groups.items()):
                     if cpu or wait:
                         f.write(f"{now},{name},{cpu / 1e6:.2f},{wait / 1e6:.2f}\n")
                 f.flush()
-            prev = cur
+            prev = {key.split("/", 1)[1]: st for key, st in cur.items()}
             time.sleep(0.1)
 
 
