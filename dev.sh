@@ -12,7 +12,8 @@ PKGS=(build-essential cmake pkg-config git ca-certificates
       libpqxx-dev libpq-dev libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
       libsimdjson-dev libconcurrentqueue-dev libfmt-dev doctest-dev
       postgresql postgresql-client wrk haproxy docker-compose
-      clang libfuzzer-14-dev prometheus)
+      clang libfuzzer-14-dev prometheus
+      curl iproute2)  # bench/stack.sh probes with curl; bench/final.sh reads TCP counters with nstat
 
 install_deps() {
   local missing=()
