@@ -325,3 +325,28 @@ TEST_CASE("partitions are created ahead and dropped past retention") {
   CHECK(partitions("payments") == 9);  // days 4-7 back dropped, 3 more ahead
   CHECK(partitions("processed_payments") == 9);
 }
+
+TEST_CASE("a day's partitions are autovacuumed only once their day has passed") {
+  Db db;
+  // Live days (today and ahead) without autovacuum, past days with it (sql/009).
+  auto off = [&](const char* when) {
+    return db.count(fmt::format("SELECT count(*) FROM payeng_day_partitions() WHERE autovacuum_off AND {}", when));
+  };
+  const char* live = "day >= (clock_timestamp() AT TIME ZONE 'UTC')::date";
+  const char* past = "day < (clock_timestamp() AT TIME ZONE 'UTC')::date";
+  CHECK(off(live) == 6);  // today and 2 ahead, of both tables
+  CHECK(off(past) == 0);
+  // A day that has just passed still carries the setting of its live day; the janitor's call
+  // hands it back to autovacuum and leaves the live ones alone.
+  auto exec = [&](const std::string& sql) {
+    pqxx::nontransaction tx(db.conn);
+    tx.exec(sql);
+  };
+  for (const char* t : {"payments", "processed_payments"})
+    exec(fmt::format("DO $$ BEGIN EXECUTE format('ALTER TABLE %I SET (autovacuum_enabled = false)', '{}_' ||"
+                     " to_char((clock_timestamp() AT TIME ZONE 'UTC')::date - 1, 'YYYYMMDD')); END $$", t));
+  CHECK(off(past) == 2);
+  exec("SELECT payeng_partitions(3, 7)");
+  CHECK(off(past) == 0);
+  CHECK(off(live) == 8);  // the day created ahead is live too
+}
