@@ -12,6 +12,7 @@
 #      PG_STATS=1 loads pg_stat_statements and times WAL I/O (bench/latency.sh's breakdown);
 #      ENGINE_ENV="NAME=value ..." adds settings to both engines (engine/config.h);
 #      PG_OPTS="-c name=value ..." adds PostgreSQL settings after the compose file's (experiments);
+#      PREALLOC_WAL=0 skips sql/server/prealloc_wal.sql on a new cluster (experiments);
 #      UNIX_SOCKETS=1 puts haproxy and the engines on unix sockets in the state dir instead of TCP;
 #      LIMITS=1 applies the challenge's resource rules without Docker (bench/limits.py): PostgreSQL
 #      with all its backends, each engine and haproxy each in a CPU cgroup with the quota their
@@ -91,9 +92,11 @@ fail_with_log() {
 start_postgres() {
   local data=$STATE/pgdata
   if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$STATE"; fi
+  local fresh=0
   if [ ! -f "$data/PG_VERSION" ]; then
     as_pg "$PGBIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --no-locale >"$STATE/initdb.log" 2>&1 ||
       fail_with_log "initdb" "$STATE/initdb.log"
+    fresh=1
   fi
   port_busy "$PG_PORT" && die "port $PG_PORT is already in use by something else"
   # PG_STATS=1: pg_stat_statements and WAL I/O timing, for bench/latency.sh's breakdown.
@@ -108,6 +111,11 @@ start_postgres() {
     fail_with_log "postgres" "$STATE/postgres.log"
   head -n1 "$data/postmaster.pid" > "$STATE/postgres.pid"
   wait_until 15 "" "$PGBIN/pg_isready" -q -h "$STATE" -p "$PG_PORT" || fail_with_log "postgres" "$STATE/postgres.log"
+  if [ "$fresh" = 1 ] && [ "${PREALLOC_WAL:-1}" = 1 ]; then
+    # As the compose deployment's init script does: WAL segments ready ahead (sql/server/prealloc_wal.sql).
+    as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$STATE" -p "$PG_PORT" -U postgres -d postgres \
+      -f "$REPO/sql/server/prealloc_wal.sql" >/dev/null || die "sql/server/prealloc_wal.sql failed"
+  fi
   if [ "${PG_STATS:-0}" = 1 ]; then
     as_pg psql -q -h "$STATE" -p "$PG_PORT" -U postgres -d postgres -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
   fi

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <map>
 #include <thread>
 
@@ -324,6 +325,19 @@ TEST_CASE("partitions are created ahead and dropped past retention") {
   db.count("SELECT count(*) FROM (SELECT payeng_partitions(5, 3)) x");
   CHECK(partitions("payments") == 9);  // days 4-7 back dropped, 3 more ahead
   CHECK(partitions("processed_payments") == 9);
+}
+
+TEST_CASE("a new server gets its next WAL segments made ahead (sql/server/prealloc_wal.sql)") {
+  Db db;
+  // Run the way the deployment runs it: psql, one statement per transaction.
+  const std::string cmd = fmt::format("psql -X -q -v ON_ERROR_STOP=1 '{}' -f {}/sql/server/prealloc_wal.sql >/dev/null",
+                                      db.schema.conninfo, SOURCE_DIR);
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  // Segments past the one being written: the next 256 MB of WAL goes into files that exist,
+  // so no commit waits for one to be created and zero-filled.
+  CHECK(db.count("SELECT count(*) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$'"
+                 " AND name > pg_walfile_name(pg_current_wal_lsn())") >= 16);
+  CHECK(db.count("SELECT count(*) FROM pg_class WHERE relname = 'payeng_wal_prealloc'") == 0);  // leaves nothing behind
 }
 
 TEST_CASE("a day's partitions are autovacuumed only once their day has passed") {
