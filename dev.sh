@@ -13,7 +13,8 @@ PKGS=(build-essential cmake pkg-config git ca-certificates
       libsimdjson-dev libconcurrentqueue-dev libfmt-dev doctest-dev
       postgresql postgresql-client wrk haproxy docker-compose
       clang libfuzzer-14-dev prometheus
-      curl iproute2)  # bench/stack.sh probes with curl; bench/final.sh reads TCP counters with nstat
+      curl iproute2 procps)  # bench/stack.sh probes with curl; bench/final.sh reads TCP counters
+                             # with nstat and the machine each second with vmstat
 
 install_deps() {
   local missing=()

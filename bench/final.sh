@@ -9,6 +9,8 @@
 #   sched.txt     CPU used and time spent waiting for a CPU, per component (bench/schedstat.py)
 #   timeline.csv.gz with TIMELINE=1: each component's CPU and CPU wait every 100 ms (bench/schedstat.py)
 #   tcp.txt       TCP retransmissions, timeouts and loss probes over the run (nstat, whole machine)
+#   vmstat.txt    vmstat every second of the run (disk writes, iowait, blocked processes, steal)
+#   wal_segments.txt  each WAL segment file's creation time (none should be created during a run)
 #   postgres.log  the server's log (warnings; PG_OPTS="-c log_autovacuum_min_duration=0" adds more)
 # Env passes through to bench/stack.sh (ENGINE_ENV, UNIX_SOCKETS, BUILD_DIR, ...); PRESET (final)
 # and RUNNER_ARGS go to the runner. Prints a one-line summary per run and the median of the runs.
@@ -39,9 +41,19 @@ for k in $(seq "$RUNS"); do
   if [ "${TIMELINE:-0}" = 1 ]; then  # CPU per component every 100 ms (costs the sampler ~3 % of a CPU)
     /usr/bin/python3 "$REPO/bench/schedstat.py" timeline "$STATE" "$STATE/timeline.csv" & timeline_pid=$!
   fi
+  # The machine each second (run queue, blocked processes, disk writes, iowait, steal): a disk
+  # that pauses or a burst of writes shows here (bench/README.md, "New WAL segments").
+  vmstat -t -n 1 > "$STATE/vmstat.txt" 2>&1 & vmstat_pid=$!
+  date -u +%H:%M:%S.%N > "$STATE/runner-start.txt"
   "$BUILD/bench/runner/scenario_runner" --preset "${PRESET:-final}" --quiet --out "$out" ${RUNNER_ARGS:-} > "$out.log" 2>&1 ||
     { cat "$out.log"; exit 1; }
   mv "$out.log" "$out/runner.log"
+  kill "$vmstat_pid" 2>/dev/null || true; wait "$vmstat_pid" 2>/dev/null || true
+  { echo "# runner started at $(cat "$STATE/runner-start.txt") UTC; vmstat's time column ends each second"
+    cat "$STATE/vmstat.txt"; } > "$out/vmstat.txt"
+  # When each WAL segment file was created (birth time): a segment created during the run was
+  # zero-filled under WALWriteLock while every commit waited (sql/server/prealloc_wal.sql).
+  stat -c '%w %n' "$STATE"/pgdata/pg_wal/0* | sed "s|$STATE/pgdata/pg_wal/||" > "$out/wal_segments.txt"
   if [ -n "$timeline_pid" ]; then kill "$timeline_pid"; wait "$timeline_pid" 2>/dev/null || true; gzip -c "$STATE/timeline.csv" > "$out/timeline.csv.gz"; fi
   scrape > "$STATE/after.prom"
   /usr/bin/python3 "$REPO/bench/schedstat.py" snap "$STATE" "$STATE/sched-after.json"
