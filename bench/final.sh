@@ -12,6 +12,9 @@
 #   vmstat.txt    vmstat every second of the run (disk writes, iowait, blocked processes, steal)
 #   wal_segments.txt  each WAL segment file's creation time (none should be created during a run)
 #   postgres.log  the server's log (warnings; PG_OPTS="-c log_autovacuum_min_duration=0" adds more)
+#   fsync.txt     with FSYNC_TRACE=1: each fdatasync split into device time and the rest, from the
+#                 kernel's trace (bench/fsync_trace.py; the raw trace.gz stays in the state dir).
+#                 The trace slows the run: diagnostic runs only.
 # Env passes through to bench/stack.sh (ENGINE_ENV, UNIX_SOCKETS, BUILD_DIR, ...); PRESET (final)
 # and RUNNER_ARGS go to the runner. Prints a one-line summary per run and the median of the runs.
 set -euo pipefail
@@ -44,10 +47,15 @@ for k in $(seq "$RUNS"); do
   # The machine each second (run queue, blocked processes, disk writes, iowait, steal): a disk
   # that pauses or a burst of writes shows here (bench/README.md, "New WAL segments").
   vmstat -t -n 1 > "$STATE/vmstat.txt" 2>&1 & vmstat_pid=$!
+  if [ "${FSYNC_TRACE:-0}" = 1 ]; then /usr/bin/python3 "$REPO/bench/fsync_trace.py" start; fi
   date -u +%H:%M:%S.%N > "$STATE/runner-start.txt"
   "$BUILD/bench/runner/scenario_runner" --preset "${PRESET:-final}" --quiet --out "$out" ${RUNNER_ARGS:-} > "$out.log" 2>&1 ||
     { cat "$out.log"; exit 1; }
   mv "$out.log" "$out/runner.log"
+  if [ "${FSYNC_TRACE:-0}" = 1 ]; then
+    /usr/bin/python3 "$REPO/bench/fsync_trace.py" stop "$STATE/trace.gz"
+    /usr/bin/python3 "$REPO/bench/fsync_trace.py" report "$STATE/trace.gz" > "$out/fsync.txt"
+  fi
   kill "$vmstat_pid" 2>/dev/null || true; wait "$vmstat_pid" 2>/dev/null || true
   { echo "# runner started at $(cat "$STATE/runner-start.txt") UTC; vmstat's time column ends each second"
     cat "$STATE/vmstat.txt"; } > "$out/vmstat.txt"
