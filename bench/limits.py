@@ -33,8 +33,8 @@ from schedstat import children_by_parent  # beside this file
 COMPONENTS = {"postgres": "db", "engine-1": "api1", "engine-2": "api2", "haproxy": "haproxy"}
 PERIOD_US = 100_000
 # Pss is read every PSS_EVERY_S seconds, not every second: reading smaps_rollup and walking /proc
-# take ~3.5 ms of kernel time per sample, and a traced final run found the sampler running on the
-# CPU that had to issue a WAL flush in 26 % of the fdatasyncs over 1 ms against 0.6 % of all
+# take ~3.5 ms of kernel time per sample, and a traced final run found the sampler on the CPU when
+# the disk answered a WAL flush in 26 % of the fdatasyncs over 1 ms, against 0.6 % of all
 # (bench/README.md, "What the fsync waits for").
 PSS_EVERY_S = 5
 V1 = "/sys/fs/cgroup/cpu"
@@ -161,7 +161,8 @@ def sample(state):
     last = {}  # component -> (nr_throttled, throttled_ms) at the previous sample
     events = []
     usage_path = os.path.join(state, "usage.json")
-    # SCHED_IDLE: whatever of the stack wakes on this CPU runs at once instead of after this sample.
+    # SCHED_IDLE: a task of the stack that wakes on this CPU preempts the sample instead of waiting
+    # for it to end.
     os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     mbs = {c: 0.0 for c in COMPONENTS}
     tick = 0
