@@ -47,12 +47,16 @@ for k in $(seq "$RUNS"); do
   # The machine each second (run queue, blocked processes, disk writes, iowait, steal): a disk
   # that pauses or a burst of writes shows here (bench/README.md, "New WAL segments").
   vmstat -t -n 1 > "$STATE/vmstat.txt" 2>&1 & vmstat_pid=$!
-  if [ "${FSYNC_TRACE:-0}" = 1 ]; then /usr/bin/python3 "$REPO/bench/fsync_trace.py" start; fi
+  if [ "${FSYNC_TRACE:-0}" = 1 ]; then  # a failed run must not leave the kernel tracing
+    /usr/bin/python3 "$REPO/bench/fsync_trace.py" start
+    trap '/usr/bin/python3 "$REPO/bench/fsync_trace.py" stop "$STATE/trace.gz" || true' EXIT
+  fi
   date -u +%H:%M:%S.%N > "$STATE/runner-start.txt"
   "$BUILD/bench/runner/scenario_runner" --preset "${PRESET:-final}" --quiet --out "$out" ${RUNNER_ARGS:-} > "$out.log" 2>&1 ||
     { cat "$out.log"; exit 1; }
   mv "$out.log" "$out/runner.log"
   if [ "${FSYNC_TRACE:-0}" = 1 ]; then
+    trap - EXIT
     /usr/bin/python3 "$REPO/bench/fsync_trace.py" stop "$STATE/trace.gz"
     /usr/bin/python3 "$REPO/bench/fsync_trace.py" report "$STATE/trace.gz" > "$out/fsync.txt"
   fi
