@@ -21,6 +21,7 @@ T = "/sys/kernel/tracing"
 EVENTS = ["syscalls/sys_enter_fdatasync", "syscalls/sys_exit_fdatasync",
           "block/block_rq_issue", "block/block_rq_complete"]
 BUFFER_KB = 98304  # per CPU: a final run's ~70,000 fsyncs and their ~170,000 requests fit
+DEFAULT_BUFFER_KB = 1408  # what this kernel had before the first start; stop() puts it back
 
 
 def put(path, value):
@@ -47,7 +48,7 @@ def stop(out):
     for e in EVENTS:
         put(f"events/{e}/enable", 0)
     put("trace", "")
-    put("buffer_size_kb", 1408)
+    put("buffer_size_kb", DEFAULT_BUFFER_KB)
 
 
 LINE = re.compile(r"^\s*(.+?)-(\d+)\s+\[(\d+)\]\s+\S+\s+(\d+\.\d+): (\w+)(.*)$")
@@ -79,9 +80,9 @@ def calls_of(path):
     return calls
 
 
-def pct(values, q):
-    v = sorted(values)
-    return v[min(len(v) - 1, int(q * len(v)))] * 1000 if v else 0.0
+def pct(ordered, q):
+    """Nearest-rank percentile of seconds already sorted, in ms."""
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
 
 
 def report(path):
@@ -104,6 +105,7 @@ def report(path):
     print("|---|---|---|---|---|")
     for name, v in (("whole call", total), ("in the device (its requests, issue to completion)", device),
                     ("outside the device (issuing, completions, wake-ups, waiting for a CPU)", outside)):
+        v = sorted(v)
         print(f"| {name} | {pct(v, .5):.3f} | {pct(v, .9):.3f} | {pct(v, .99):.3f} | {pct(v, .999):.3f} |")
     print(f"\ncalls over 1 ms: {sum(t > .001 for t in total)}, over 2 ms: {sum(t > .002 for t in total)}")
     print("requests per call (WS data write, WSM inode write, FF cache flush):")

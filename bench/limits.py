@@ -164,8 +164,7 @@ def sample(state):
     # SCHED_IDLE: a task of the stack that wakes on this CPU preempts the sample instead of waiting
     # for it to end.
     os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    mbs = {c: 0.0 for c in COMPONENTS}
-    tick = 0
+    tick = 0  # Pss is read at tick 0 and every PSS_EVERY_S ticks after
     while True:
         out = {"mode": limits.get("mode", "none"), "components": {}, "throttle_events": events}
         if tick % PSS_EVERY_S == 0:
