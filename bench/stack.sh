@@ -13,6 +13,7 @@
 #      ENGINE_ENV="NAME=value ..." adds settings to both engines (engine/config.h);
 #      PG_OPTS="-c name=value ..." adds PostgreSQL settings after the compose file's (experiments);
 #      PREALLOC_WAL=0 skips sql/server/prealloc_wal.sql on a new cluster (experiments);
+#      HAPROXY_CFG=path replaces bench/haproxy.cfg (experiments: another balance or timeout);
 #      UNIX_SOCKETS=1 puts haproxy and the engines on unix sockets in the state dir instead of TCP;
 #      LIMITS=1 applies the challenge's resource rules without Docker (bench/limits.py): PostgreSQL
 #      with all its backends, each engine and haproxy each in a CPU cgroup with the quota their
@@ -29,7 +30,7 @@ PG_PORT=${PG_PORT:-5433}
 SIM=$BUILD/bench/processor/processor_sim
 FLOOR=$BUILD/bench/floor/floor_server
 ENGINE=$BUILD/payment_engine
-HAPROXY_CFG=$REPO/bench/haproxy.cfg
+HAPROXY_CFG=${HAPROXY_CFG:-$REPO/bench/haproxy.cfg}
 MARKER=.payeng-stack  # only a directory carrying this file is ever deleted by `down`
 
 # name port extra-args...: the simulators
