@@ -206,5 +206,11 @@ TEST_CASE("smoke run in direct mode against two simulators") {
     CHECK(json.find(field) != std::string::npos);
   std::string csv = seconds_csv(r);
   CHECK(csv.rfind("second,requests,failures,p99_ms,vus", 0) == 0);
+  CHECK(csv.find(",over_run_p99\n") != std::string::npos);
+  // The requests over the run's p99, counted second by second: at most 1 % of them, plus the rank
+  // the interpolation rounds.
+  int64_t over = 0;
+  for (const auto& s : r.seconds) over += s.over_run_p99;
+  CHECK(over <= r.successes / 100 + 1);
   CHECK(chart_svg(r).find("<svg") == 0);
 }

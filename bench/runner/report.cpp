@@ -67,10 +67,10 @@ std::string result_json(const RunResult& r) {
 }
 
 std::string seconds_csv(const RunResult& r) {
-  std::string o = "second,requests,failures,p99_ms,vus,queue_depth,routed_default,routed_fallback\n";
+  std::string o = "second,requests,failures,p99_ms,vus,queue_depth,routed_default,routed_fallback,over_run_p99\n";
   for (const auto& s : r.seconds)
-    o += fmt::format("{},{},{},{:.3f},{},{},{},{}\n", s.second, s.requests, s.failures, s.p99_ms, s.vus,
-                     opt(s.queue_depth), opt(s.routed_default), opt(s.routed_fallback));
+    o += fmt::format("{},{},{},{:.3f},{},{},{},{},{}\n", s.second, s.requests, s.failures, s.p99_ms, s.vus,
+                     opt(s.queue_depth), opt(s.routed_default), opt(s.routed_fallback), s.over_run_p99);
   return o;
 }
 

@@ -476,6 +476,8 @@ class Control {
     res_.post = summarize(post_ok);
     res_.get = summarize(get_ok);
     res_.all_ok = summarize(all_ok);
+    for (int i = 0; i < nsec; ++i)  // per_sec[i] is sorted by summarize above
+      res_.seconds[i].over_run_p99 = per_sec[i].end() - std::upper_bound(per_sec[i].begin(), per_sec[i].end(), res_.all_ok.p99);
     if (res_.def.fee_micros < 0) res_.def.fee_micros = cfg_.fee_default_micros;
     if (res_.fb.fee_micros < 0) res_.fb.fee_micros = cfg_.fee_fallback_micros;
     res_.score = compute_score(res_.def, res_.fb, res_.all_ok.p99, res_.inconsistencies, res_.successes);

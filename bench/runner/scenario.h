@@ -50,6 +50,9 @@ struct SecondStats {
   int64_t requests = 0;  // POSTs completed in this second
   int64_t failures = 0;
   double p99_ms = 0;  // successful POSTs completed in this second
+  // Of those, how many took longer than the run's p99 (the score's): whether the run's tail is a
+  // few bad seconds or spread over all of them.
+  int64_t over_run_p99 = 0;
   int vus = 0;
   std::optional<double> queue_depth, routed_default, routed_fallback;  // target's /metrics, if any
 };
