@@ -24,8 +24,8 @@ struct Config {
   int ingress_batch_max = 256;                         // INGRESS_BATCH_MAX: payments per group commit
   // INGRESS_DB_CONNECTIONS per HTTP thread: batches in flight. One: a batch sent during a commit
   // waited in PostgreSQL behind that commit's WAL flush; held here, it waits a little longer, and
-  // the commits got faster by more (final preset, alternated with 2: commit p99 1.45-1.82 against
-  // 1.85-2.25 ms, queued p99 +0.1-0.2 ms, POST p99 lower in 4 of 5 pairs; bench/README.md,
+  // the commits got faster by more (final preset, alternated with 2: commit p99 1.40-1.82 against
+  // 1.80-2.25 ms, queued p99 +0.1-0.3 ms, POST p99 lower in 6 of 7 pairs; bench/README.md,
   // "one ingress connection").
   int ingress_db_connections = 1;
   std::chrono::milliseconds ingress_commit_timeout{800};  // INGRESS_COMMIT_TIMEOUT_MS: then 503 (or in doubt)

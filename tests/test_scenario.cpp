@@ -212,5 +212,6 @@ TEST_CASE("smoke run in direct mode against two simulators") {
   int64_t over = 0;
   for (const auto& s : r.seconds) over += s.over_run_p99;
   CHECK(over <= r.successes / 100 + 1);
+  CHECK(over >= 1);  // the slowest POST, unless it ties with the next to the microsecond
   CHECK(chart_svg(r).find("<svg") == 0);
 }
