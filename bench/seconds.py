@@ -17,8 +17,9 @@ import sys
 
 def report(run_dir):
     with open(os.path.join(run_dir, "seconds.csv")) as f:
-        rows = [(int(r["second"]), float(r["p99_ms"])) for r in csv.DictReader(f)
-                if r["p99_ms"] and int(r["second"]) >= 30 and int(r["requests"]) > 0]
+        table = list(csv.DictReader(f))
+    rows = [(int(r["second"]), float(r["p99_ms"])) for r in table
+            if r["p99_ms"] and int(r["second"]) >= 30 and int(r["requests"]) > 0]
     if not rows:
         print(f"{run_dir}: no seconds")
         return
@@ -29,14 +30,12 @@ def report(run_dir):
         print(f"  by second mod {m:2}: " + " ".join(f"{v:.2f}" for v in by))
     worst = sorted(rows, key=lambda r: -r[1])[:10]
     print("  worst seconds: " + ", ".join(f"{s} ({p:.1f} ms)" for s, p in worst))
-    tail(run_dir)
+    tail(table)
 
 
-def tail(run_dir):
-    """The requests over the run's p99, whole run (its p99 is over every second)."""
-    with open(os.path.join(run_dir, "seconds.csv")) as f:
-        rows = list(csv.DictReader(f))
-    if not rows or "over_run_p99" not in rows[0]:
+def tail(rows):
+    """The requests over the run's p99, every second (the run's p99 is over all of them)."""
+    if "over_run_p99" not in rows[0]:
         return
     over = sorted(((int(r["over_run_p99"]), int(r["second"])) for r in rows), reverse=True)
     total = sum(n for n, _ in over)

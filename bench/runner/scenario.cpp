@@ -465,19 +465,19 @@ class Control {
     for (auto& w : workers_)
       for (const Sample& s : w->samples) take(s);
     for (const Sample& s : get_samples_) take(s);
+    res_.post = summarize(post_ok);
+    res_.get = summarize(get_ok);
+    res_.all_ok = summarize(all_ok);
     for (int i = 0; i < nsec; ++i) {
-      res_.seconds[i].p99_ms = summarize(per_sec[i]).p99;
+      auto& sec = per_sec[i];
+      res_.seconds[i].p99_ms = summarize(sec).p99;  // sorts it
+      res_.seconds[i].over_run_p99 = sec.end() - std::upper_bound(sec.begin(), sec.end(), res_.all_ok.p99);
       if (auto it = metrics_.find(i); it != metrics_.end()) {
         res_.seconds[i].queue_depth = it->second.queue_depth;
         res_.seconds[i].routed_default = it->second.routed_default;
         res_.seconds[i].routed_fallback = it->second.routed_fallback;
       }
     }
-    res_.post = summarize(post_ok);
-    res_.get = summarize(get_ok);
-    res_.all_ok = summarize(all_ok);
-    for (int i = 0; i < nsec; ++i)  // per_sec[i] is sorted by summarize above
-      res_.seconds[i].over_run_p99 = per_sec[i].end() - std::upper_bound(per_sec[i].begin(), per_sec[i].end(), res_.all_ok.p99);
     if (res_.def.fee_micros < 0) res_.def.fee_micros = cfg_.fee_default_micros;
     if (res_.fb.fee_micros < 0) res_.fb.fee_micros = cfg_.fee_fallback_micros;
     res_.score = compute_score(res_.def, res_.fb, res_.all_ok.p99, res_.inconsistencies, res_.successes);
