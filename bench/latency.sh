@@ -45,7 +45,8 @@ for run in $(seq "$RUNS"); do
   wrk_ms http://127.0.0.1:9999/payments "$REPO/bench/wrk/post_payments.lua" >> "$TMP/post.txt"
   scrape > "$TMP/after.prom"
   psql_q "SELECT calls, round(mean_exec_time::numeric, 3), round(stddev_exec_time::numeric, 3)
-          FROM pg_stat_statements WHERE query LIKE 'WITH input AS%' ORDER BY calls DESC LIMIT 1" >> "$TMP/pgss.txt"
+          FROM pg_stat_statements WHERE query LIKE 'WITH input AS%' OR query LIKE 'WITH ins AS (INSERT INTO payments%'
+          ORDER BY calls DESC LIMIT 1" >> "$TMP/pgss.txt"
   psql_q "SELECT wal_sync, round((wal_sync_time / greatest(wal_sync, 1))::numeric, 3), wal_write FROM pg_stat_wal" >> "$TMP/wal.txt"
   /usr/bin/python3 "$REPO/bench/prom_phases.py" "$TMP/before.prom" "$TMP/after.prom" >> "$TMP/phases.txt"
   wrk_ms http://127.0.0.1:9999/floor "$TMP/floor.lua" >> "$TMP/floor.txt"

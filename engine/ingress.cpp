@@ -150,12 +150,18 @@ void Ingress::flush(LoopState& st) {
       vt.push_back(ours ? cfg_.lease.count() : 0);
       route.push_back(ours ? b->route : -1);
     }
+    // One payment, the common case, goes as scalars to the statement made for it (store.cpp).
+    const bool one = ids.size() == 1;
+    std::vector<std::string> params =
+        one ? std::vector<std::string>{std::string(to_view(ids[0])), std::to_string(cents[0]),
+                                       std::to_string(b->requested_at_ms), std::to_string(vt[0]),
+                                       std::to_string(route[0]), std::to_string(b->token)}
+            : std::vector<std::string>{store::uuid_array(ids), store::int_array(cents),
+                                       std::to_string(b->requested_at_ms), store::int_array(vt),
+                                       store::int_array(route), std::to_string(b->token)};
     b->sent = SteadyClock::now();  // the lease runs from before the statement: never longer than the database's
     metrics().ingress_batches.fetch_add(1, std::memory_order_relaxed);
-    conn->exec(store::kAccept,
-               {store::uuid_array(ids), store::int_array(cents), std::to_string(b->requested_at_ms),
-                store::int_array(vt), store::int_array(route), std::to_string(b->token)},
-               b->oldest + cfg_.ingress_commit_timeout,
+    conn->exec(one ? store::kAcceptOne : store::kAccept, std::move(params), b->oldest + cfg_.ingress_commit_timeout,
                [this, &st, b](net::PgReply&& r) { on_committed(st, b, std::move(r)); });
   }
 }

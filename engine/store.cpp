@@ -112,6 +112,22 @@ Statements ingress_statements() {
            fmt::arg("req", at_ms("$3::bigint")), fmt::arg("day", day_of("$3::bigint")),
            fmt::arg("send", q.send("SELECT input.cid::text || ' ' || input.amt || ' ' || $3::bigint, input.vt FROM ins"
                                    " JOIN input ON input.cid = ins.correlation_id ORDER BY input.i")))},
+      // kAccept for a batch of one, the common case (1.14 payments per commit under the final's
+      // load): the same rows and the same result, with scalar parameters ($1 id, $2 cents, $4 vt,
+      // $5 processor) instead of arrays. Without unnest, the join back to the input and the sort,
+      // the server process spends ~12 % less CPU per durable commit (pgbench, 300 commits/s:
+      // 321 against 365 us, medians) and the final's commit p99 fell 0.1-0.2 ms (bench/README.md,
+      // "One payment, one plain statement").
+      {kAcceptOne,
+       fmt::format(
+           "WITH ins AS (INSERT INTO payments AS p (correlation_id, amount_cents, requested_at, accepted_on, processor, accept_token)"
+           "   SELECT $1::uuid, $2::bigint, {req}, {day}, nullif($5::smallint, -1), $6"
+           "   WHERE NOT EXISTS (SELECT 1 FROM payments e WHERE e.correlation_id = $1::uuid AND e.accepted_on = {day} - 1)"
+           "   ON CONFLICT (correlation_id, accepted_on) DO NOTHING RETURNING p.correlation_id)"
+           " {send}",
+           fmt::arg("req", at_ms("$3::bigint")), fmt::arg("day", day_of("$3::bigint")),
+           fmt::arg("send", q.send("SELECT ins.correlation_id::text || ' ' || $2::bigint || ' ' || $3::bigint, $4::bigint"
+                                   " FROM ins")))},
       // After an in-doubt statement: the server process that ran it ($1, session $2) may still be
       // running it (a deadline passed, not the process). It is ended, waiting up to $3 ms, before
       // anyone concludes from what is committed: afterwards nothing of it can still commit.

@@ -47,13 +47,14 @@ using Statements = std::vector<std::pair<std::string, std::string>>;
 // an in-doubt statement's server process is found by).
 net::PgConn::Options connection(const Config& cfg, std::string_view role, bool durable_commits,
                                 std::chrono::milliseconds statement_timeout, Statements statements);
-Statements ingress_statements();     // accept, end_session, lookup, compensate
+Statements ingress_statements();     // accept, accept_one, end_session, lookup, compensate
 Statements dispatcher_statements();  // claim, route, renew, mark_unknown, health, queue gauges, reconcile
 Statements recorder_statements();    // record
 Statements reader_statements();      // summary, in_flight_in_window, status, purge
 
 // Statement names.
 inline constexpr const char* kAccept = "eng.accept";
+inline constexpr const char* kAcceptOne = "eng.accept_one";
 inline constexpr const char* kEndSession = "eng.end_session";
 inline constexpr const char* kLookup = "eng.lookup";
 inline constexpr const char* kCompensate = "eng.compensate";

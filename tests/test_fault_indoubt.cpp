@@ -13,7 +13,7 @@ TEST_CASE("database connection cut right after a batch commit answers the commit
   load.set_targets(s.ports());
   const int cuts = full_scale() ? 20 : 5;
   auto run = run_fault(
-      load, 1s, [&] { s.proxy->cut_after_commit("eng.accept", cuts); }, full_scale() ? 10s : 4s, [] {}, 3s);
+      load, 1s, [&] { s.proxy->cut_after_commit({"eng.accept", "eng.accept_one"}, cuts); }, full_scale() ? 10s : 4s, [] {}, 3s);
   auto a = audit(s, run.posted);
   report_fault("DB connection cut after a batch commit (in-doubt)", a, recovery_ms(run.posted, run.fault_end_ms),
                fmt::format("{} connections cut after a commit", s.proxy->cuts_done()));
@@ -40,7 +40,7 @@ TEST_CASE("postgres frozen right after an in-doubt accept lets its instance with
   load.set_targets(s.ports());
   load.start();
   std::this_thread::sleep_for(1s);
-  s.proxy->cut_after_commit("eng.accept", 1, [&] {
+  s.proxy->cut_after_commit({"eng.accept", "eng.accept_one"}, 1, [&] {
     pg.freeze();
     frozen = true;
   });

@@ -126,6 +126,49 @@ TEST_CASE("the idempotency window is the current UTC day and the one before") {
   CHECK(db.count("SELECT count(*) FROM payments WHERE correlation_id = '11111111-2222-4333-8444-000000000001'") == 1);
 }
 
+TEST_CASE("the accept of one payment writes and returns what the batch accept does for it") {
+  const int64_t day = 86400000;
+  // The same requests through either statement, each into a fresh schema; returns what each
+  // request got back (a message, or none) and then every row of payments and of the queue.
+  auto run_all = [&](bool one) {
+    Db db;
+    std::vector<std::string> out;
+    auto accept = [&](int n, int64_t cents, int64_t vt, int64_t route, int64_t token, int64_t req) {
+      auto r = one ? db.run(store::kAcceptOne, std::string(to_view(cid(n))), cents, req, vt, route, token)
+                   : db.run(store::kAccept, ids({n}), ints({cents}), req, ints({vt}), ints({route}), token);
+      REQUIRE(r.size() <= 1);
+      out.push_back(r.empty() ? "none" : r[0][1].as<std::string>());
+    };
+    accept(1, 100, 10000, 0, 7, kReq);    // new, leased to us and routed
+    accept(2, 200, 0, -1, 7, kReq);       // new, left visible, unrouted
+    accept(1, 100, 0, -1, 8, kReq);       // a duplicate: not created
+    accept(2, 201, 0, -1, 8, kReq);       // a conflict: not created
+    accept(3, 300, 0, -1, 7, kReq - day);  // yesterday's ...
+    accept(3, 300, 0, -1, 8, kReq);       // ... is in the window: not created
+    accept(4, 400, 0, -1, 7, kReq - 2 * day);  // two days ago ...
+    accept(4, 400, 0, -1, 8, kReq);            // ... is not: a new payment
+    pqxx::nontransaction tx(db.conn);
+    for (const auto& row : tx.exec("SELECT concat_ws(' ', correlation_id, amount_cents, requested_at, accepted_on,"
+                                   " processor, accept_token, retried) FROM payments ORDER BY 1"))
+      out.push_back(row[0].as<std::string>());
+    for (const auto& row : tx.exec("SELECT concat_ws(' ', message, vt > clock_timestamp() + interval '5 s')"
+                                   " FROM pgq_q_payments ORDER BY msg_id"))
+      out.push_back(row[0].as<std::string>());
+    return out;
+  };
+  const auto batch = run_all(false), one = run_all(true);
+  REQUIRE(batch.size() == 8 + 5 + 5);  // 8 answers, 5 payments, 5 messages
+  CHECK(batch[0].substr(0, 36) == to_view(cid(1)));
+  CHECK(batch[1].substr(0, 36) == to_view(cid(2)));
+  CHECK(batch[2] == "none");
+  CHECK(batch[3] == "none");
+  CHECK(batch[5] == "none");
+  CHECK(batch[7].substr(0, 36) == to_view(cid(4)));
+  CHECK(batch[8 + 5].ends_with(" t"));  // the first message hidden for its lease
+  CHECK(batch.back().ends_with(" f"));  // the others visible at once
+  CHECK(one == batch);
+}
+
 TEST_CASE("record is fenced by the lease and idempotent and keeps the exact requestedAt") {
   Db db;
   auto acc = db.accept({1, 2}, {2005, 2005}, {10000, 10000}, {1, 1});

@@ -3,8 +3,8 @@
 // (the final test's peak is about 300 per second per engine), each timed from send to result.
 //   pg_floor CONNINFO [RATE] [SECONDS]
 // Statements: SELECT 1 (a round trip), a one-row INSERT into a table without indexes (the cheapest
-// durable commit), and the engine's accept of one payment (engine/store.cpp kAccept, the statement
-// every POST waits for). Needs the engine's schema, which it applies (idempotent). bench/README.md.
+// durable commit), and the engine's accept of one payment, in both forms (engine/store.cpp: kAccept
+// for a batch, kAcceptOne for a batch of one, the statement most POSTs wait for). Needs the engine's schema, which it applies (idempotent). bench/README.md.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -73,13 +73,17 @@ int main(int argc, char** argv) {
     pqxx::nontransaction tx(c);
     tx.exec_prepared("floor.insert", 1);
   });
-  paced("the engine's accept of one payment", rate, seconds, [&] {
+  paced("the engine's accept of one payment, as a batch (kAccept)", rate, seconds, [&] {
     std::string ids = uuids.next();
     ids.insert(ids.begin(), '{');
     ids.push_back('}');
     pqxx::nontransaction tx(c);
     tx.exec_prepared(store::kAccept, ids, "{2005}", now_epoch_ms(), "{3000}", "{0}",
                      static_cast<int64_t>(rng() >> 1));
+  });
+  paced("the engine's accept of one payment (kAcceptOne)", rate, seconds, [&] {
+    pqxx::nontransaction tx(c);
+    tx.exec_prepared(store::kAcceptOne, uuids.next(), 2005, now_epoch_ms(), 3000, 0, static_cast<int64_t>(rng() >> 1));
   });
   pqxx::nontransaction tx(c);
   tx.exec("DROP TABLE pg_floor_rows");

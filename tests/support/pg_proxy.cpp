@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <list>
 #include <stdexcept>
@@ -123,9 +124,9 @@ void PgProxy::cut_all() {
   [[maybe_unused]] auto r = ::write(wake_fd_, &one, sizeof one);
 }
 
-void PgProxy::cut_after_commit(const std::string& stmt, int n, std::function<void()> on_cut) {
+void PgProxy::cut_after_commit(std::vector<std::string> stmts, int n, std::function<void()> on_cut) {
   std::lock_guard lk(mu_);
-  cut_stmt_ = stmt;
+  cut_stmts_ = std::move(stmts);
   cut_left_ = n;
   on_cut_ = std::move(on_cut);
 }
@@ -202,7 +203,7 @@ void PgProxy::run() {
           auto rest = body.substr(portal_end + 1);
           std::string_view stmt = rest.substr(0, rest.find('\0'));
           std::lock_guard lk(mu_);
-          if (cut_left_ > 0 && stmt == cut_stmt_) {
+          if (cut_left_ > 0 && std::find(cut_stmts_.begin(), cut_stmts_.end(), stmt) != cut_stmts_.end()) {
             --cut_left_;
             pipe->cut_armed = true;
           }

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace testpg {
 
@@ -33,12 +34,12 @@ class PgProxy {
   void pause(bool on);
   // Resets every open connection (both sides).
   void cut_all();
-  // The next `n` times a client binds prepared statement `stmt`, its connection is reset once the
-  // server has finished that statement (its ReadyForQuery: the implicit transaction committed),
-  // and nothing of the answer reaches the client.
+  // The next `n` times a client binds one of the prepared statements `stmts`, its connection is
+  // reset once the server has finished that statement (its ReadyForQuery: the implicit
+  // transaction committed), and nothing of the answer reaches the client.
   // `on_cut`, if given, runs on the proxy's thread at each such cut, just before the reset: a
   // test can stall the server at that very moment (nothing of the answer has reached the client).
-  void cut_after_commit(const std::string& stmt, int n = 1, std::function<void()> on_cut = {});
+  void cut_after_commit(std::vector<std::string> stmts, int n = 1, std::function<void()> on_cut = {});
   int cuts_done() const { return cuts_done_.load(); }
   int connections_seen() const { return accepted_.load(); }
 
@@ -52,7 +53,7 @@ class PgProxy {
   std::atomic<bool> paused_{false};
   std::atomic<bool> cut_all_{false};
   std::mutex mu_;
-  std::string cut_stmt_;
+  std::vector<std::string> cut_stmts_;
   int cut_left_ = 0;
   std::function<void()> on_cut_;
   std::atomic<int> cuts_done_{0};
