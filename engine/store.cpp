@@ -112,12 +112,12 @@ Statements ingress_statements() {
            fmt::arg("req", at_ms("$3::bigint")), fmt::arg("day", day_of("$3::bigint")),
            fmt::arg("send", q.send("SELECT input.cid::text || ' ' || input.amt || ' ' || $3::bigint, input.vt FROM ins"
                                    " JOIN input ON input.cid = ins.correlation_id ORDER BY input.i")))},
-      // kAccept for a batch of one, the common case (1.14 payments per commit under the final's
+      // kAccept for a batch of one, the common case (1.1-1.3 payments per commit under the final's
       // load): the same rows and the same result, with scalar parameters ($1 id, $2 cents, $4 vt,
       // $5 processor) instead of arrays. Without unnest, the join back to the input and the sort,
       // the server process spends ~12 % less CPU per durable commit (pgbench, 300 commits/s:
-      // 321 against 365 us, medians) and the final's commit p99 fell 0.1-0.2 ms (bench/README.md,
-      // "One payment, one plain statement").
+      // 321 against 365 us, medians), and the final's commit p99 was lower in every alternated
+      // pair (bench/README.md, "One payment, one plain statement").
       {kAcceptOne,
        fmt::format(
            "WITH ins AS (INSERT INTO payments AS p (correlation_id, amount_cents, requested_at, accepted_on, processor, accept_token)"

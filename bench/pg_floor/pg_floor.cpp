@@ -3,8 +3,9 @@
 // (the final test's peak is about 300 per second per engine), each timed from send to result.
 //   pg_floor CONNINFO [RATE] [SECONDS]
 // Statements: SELECT 1 (a round trip), a one-row INSERT into a table without indexes (the cheapest
-// durable commit), and the engine's accept of one payment, in both forms (engine/store.cpp: kAccept
-// for a batch, kAcceptOne for a batch of one, the statement most POSTs wait for). Needs the engine's schema, which it applies (idempotent). bench/README.md.
+// durable commit), and the engine's accept of one payment in both forms (engine/store.cpp: kAccept
+// for a batch, kAcceptOne for a batch of one, the statement most POSTs wait for). Needs the
+// engine's schema, which it applies (idempotent). bench/README.md.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
