@@ -90,6 +90,20 @@ net::PgConn::Options connection(const Config& cfg, std::string_view role, bool d
 
 Statements ingress_statements() {
   const auto& q = queue();
+  // The accept's CTE `ins`, in both forms: the new payments of ids `cid` (amounts `amt`, routes
+  // `proc`) selected `from` the input. The idempotency window lives here once: today's key catches
+  // a repeat race-free, yesterday is checked explicitly.
+  auto insert_new = [](std::string_view cid, std::string_view amt, std::string_view proc, std::string_view from,
+                       std::string_view order) {
+    return fmt::format(
+        "ins AS (INSERT INTO payments AS p (correlation_id, amount_cents, requested_at, accepted_on, processor, accept_token)"
+        "   SELECT {cid}, {amt}, {req}, {day}, nullif({proc}, -1), $6{from}"
+        "   WHERE NOT EXISTS (SELECT 1 FROM payments e WHERE e.correlation_id = {cid} AND e.accepted_on = {day} - 1)"
+        "{order}"
+        "   ON CONFLICT (correlation_id, accepted_on) DO NOTHING RETURNING p.correlation_id)",
+        fmt::arg("cid", cid), fmt::arg("amt", amt), fmt::arg("proc", proc), fmt::arg("from", from),
+        fmt::arg("order", order), fmt::arg("req", at_ms("$3::bigint")), fmt::arg("day", day_of("$3::bigint")));
+  };
   return {
       // $1 ids, $2 cents, $3 requestedAt (epoch ms), $4 visibility of each message (ms: a lease for
       // the payments this instance will process from memory, 0 for those left to the queue), $5
@@ -103,13 +117,8 @@ Statements ingress_statements() {
        fmt::format(
            "WITH input AS (SELECT t.cid, t.amt, t.vt, t.proc, t.i FROM"
            "   unnest($1::uuid[], $2::bigint[], $4::bigint[], $5::smallint[]) WITH ORDINALITY AS t(cid, amt, vt, proc, i)),"
-           " ins AS (INSERT INTO payments AS p (correlation_id, amount_cents, requested_at, accepted_on, processor, accept_token)"
-           "   SELECT cid, amt, {req}, {day}, nullif(proc, -1), $6 FROM input"
-           "   WHERE NOT EXISTS (SELECT 1 FROM payments e WHERE e.correlation_id = input.cid AND e.accepted_on = {day} - 1)"
-           "   ORDER BY i"  // rows locked in the batch's order
-           "   ON CONFLICT (correlation_id, accepted_on) DO NOTHING RETURNING p.correlation_id)"
-           " {send}",
-           fmt::arg("req", at_ms("$3::bigint")), fmt::arg("day", day_of("$3::bigint")),
+           " {ins} {send}",
+           fmt::arg("ins", insert_new("input.cid", "amt", "proc", " FROM input", "   ORDER BY i")),  // rows locked in the batch's order
            fmt::arg("send", q.send("SELECT input.cid::text || ' ' || input.amt || ' ' || $3::bigint, input.vt FROM ins"
                                    " JOIN input ON input.cid = ins.correlation_id ORDER BY input.i")))},
       // kAccept for a batch of one, the common case (1.1-1.3 payments per commit under the final's
@@ -120,12 +129,7 @@ Statements ingress_statements() {
       // pair (bench/README.md, "One payment, one plain statement").
       {kAcceptOne,
        fmt::format(
-           "WITH ins AS (INSERT INTO payments AS p (correlation_id, amount_cents, requested_at, accepted_on, processor, accept_token)"
-           "   SELECT $1::uuid, $2::bigint, {req}, {day}, nullif($5::smallint, -1), $6"
-           "   WHERE NOT EXISTS (SELECT 1 FROM payments e WHERE e.correlation_id = $1::uuid AND e.accepted_on = {day} - 1)"
-           "   ON CONFLICT (correlation_id, accepted_on) DO NOTHING RETURNING p.correlation_id)"
-           " {send}",
-           fmt::arg("req", at_ms("$3::bigint")), fmt::arg("day", day_of("$3::bigint")),
+           "WITH {ins} {send}", fmt::arg("ins", insert_new("$1::uuid", "$2::bigint", "$5::smallint", "", "")),
            fmt::arg("send", q.send("SELECT ins.correlation_id::text || ' ' || $2::bigint || ' ' || $3::bigint, $4::bigint"
                                    " FROM ins")))},
       // After an in-doubt statement: the server process that ran it ($1, session $2) may still be
