@@ -237,17 +237,20 @@ Statements recorder_statements() {
   // processor's answer reached us (ms: processed_at, what the summary's instant is compared with). Only messages
   // still ours are recorded and deleted. Per input row: msg_id, ours (recorded now or, if its row
   // was there already, an earlier attempt of this very write committed), a processed row existed
-  // before this statement.
+  // before this statement: for a row still ours, its insert found one; for the others, asked of
+  // payeng_recorded (sql/010), so that the common case sets up no scan of the partitions.
   return {{kRecord,
            fmt::format("WITH t AS (SELECT * FROM unnest($1::bigint[], $3::uuid[], $4::smallint[], $5::bigint[],"
                        "   $6::bigint[], $7::bigint[]) AS t(id, cid, proc, amt, req, answered)),"
                        " owned AS ({remove}),"
                        " ins AS (INSERT INTO processed_payments (correlation_id, processor, amount_cents, requested_at, processed_at)"
                        "   SELECT t.cid, t.proc, t.amt, {req}, {answered} FROM t JOIN owned ON owned.msg_id = t.id"
-                       "   ON CONFLICT (correlation_id, requested_at) DO NOTHING RETURNING correlation_id)"
-                       " SELECT t.id, owned.msg_id IS NOT NULL, d.correlation_id IS NOT NULL FROM t"
+                       "   ON CONFLICT (correlation_id, requested_at) DO NOTHING RETURNING correlation_id, requested_at)"
+                       " SELECT t.id, owned.msg_id IS NOT NULL,"
+                       "   CASE WHEN owned.msg_id IS NOT NULL THEN ins.correlation_id IS NULL"
+                       "   ELSE payeng_recorded(t.cid, {req}) END FROM t"
                        " LEFT JOIN owned ON owned.msg_id = t.id"
-                       " LEFT JOIN processed_payments d ON d.correlation_id = t.cid AND d.requested_at = {req}",
+                       " LEFT JOIN ins ON ins.correlation_id = t.cid AND ins.requested_at = {req}",
                        fmt::arg("remove", q.remove_leased("$1", "$2")), fmt::arg("req", at_ms("t.req")),
                        fmt::arg("answered", at_ms("t.answered")))}};
 }

@@ -189,6 +189,23 @@ TEST_CASE("record is fenced by the lease and idempotent and keeps the exact requ
   CHECK_FALSE(again[0][1].as<bool>());
   CHECK(again[0][2].as<bool>());
   CHECK(db.count("SELECT count(*) FROM processed_payments") == 1);
+  // Found recorded while still ours (the dispatcher counts it: it must never happen): the message
+  // goes, the row that was there stays as it was.
+  auto m3 = db.accept({3}, {700}, {10000}, {0})[0];
+  db.count(fmt::format("WITH i AS (INSERT INTO processed_payments (correlation_id, processor, amount_cents, requested_at)"
+                       " VALUES ('{}', 0, 700, timestamptz 'epoch' + {} * interval '1 millisecond') RETURNING 1)"
+                       " SELECT count(*) FROM i",
+                       to_view(cid(3)), kReq));
+  auto twice = db.run(store::kRecord, ints({m3}), ints({0}), ids({3}), ints({1}), ints({700}), ints({kReq}), ints({kReq + 5}));
+  REQUIRE(twice.size() == 1);
+  CHECK(twice[0][1].as<bool>());
+  CHECK(twice[0][2].as<bool>());
+  CHECK(db.count("SELECT count(*) FROM processed_payments WHERE processor = 0") == 1);
+  CHECK(db.count("SELECT count(*) FROM pgq_q_payments") == 1);
+  // ... and payment 2, never recorded and no longer ours, still reads as lost.
+  auto lost = db.run(store::kRecord, ints({m2}), ints({0}), ids({2}), ints({1}), ints({2005}), ints({kReq}), ints({kReq + 5}));
+  CHECK_FALSE((lost[0][1].as<bool>() || lost[0][2].as<bool>()));
+  db.count("WITH d AS (DELETE FROM processed_payments WHERE processor = 0 RETURNING 1) SELECT count(*) FROM d");
   // Inclusive bounds to the millisecond.
   auto s = db.run(store::kSummary, kReq, kReq, store::kMaxMs);
   REQUIRE(s.size() == 1);
