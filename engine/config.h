@@ -9,6 +9,14 @@
 
 namespace engine {
 
+// A retry's wait: `first`, doubled per try, never more than `max`.
+struct Backoff {
+  std::chrono::milliseconds first, max;
+  constexpr std::chrono::milliseconds after(int tries) const {
+    return std::min(std::chrono::milliseconds(first.count() << std::clamp(tries, 0, 8)), max);
+  }
+};
+
 struct Config {
   std::string listen_addr = "0.0.0.0:8080";  // LISTEN_ADDR: host:port or unix:/path
   std::string database_url;                  // DATABASE_URL (libpq conninfo or URI), required
@@ -56,6 +64,34 @@ struct Config {
   // History (sql/006): daily partitions.
   int retention_days = 7;  // RETENTION_DAYS: payments older than this many UTC days are dropped
   int partitions_ahead_days = 2;  // PARTITIONS_AHEAD_DAYS: created ahead, hourly
+
+  // Fixed, not read from the environment: kept here so that every number that tunes the engine
+  // is in one place.
+  static constexpr int claim_batch = 500;        // messages per claim: a claim's round trip stays short
+  static constexpr size_t record_batch_max = 1000;  // items per record statement: its arrays stay reasonable
+  static constexpr std::chrono::seconds gauges_every{1};        // /metrics gauges, and reading the shared health
+  static constexpr std::chrono::hours partitions_every{1};      // history partitions made ahead and dropped (sql/006)
+  // GET service-health and the admin summary: calls outside the payment path, each bounded.
+  static constexpr std::chrono::milliseconds processor_admin_timeout{2000};
+  static constexpr std::chrono::milliseconds withdraw_retry{200};  // an in-doubt accept's withdrawal that could not run
+  static constexpr std::chrono::milliseconds summary_wait_step{5};  // while payments of the window land, look again
+  static constexpr std::chrono::seconds http_drain{3};        // stopping: a request already read still gets its answer
+  static constexpr std::chrono::seconds dispatcher_drain{5};  // stopping: payments in flight answered and recorded
+  static constexpr std::chrono::seconds dispatcher_release_wait{1};  // then what is left is handed back for this long
+  // Start-up: the database may come up after us (docker-compose); asked again this often, this long.
+  static constexpr std::chrono::milliseconds db_start_retry{500};
+  static constexpr std::chrono::seconds db_start_wait{60};
+  // Retries in a payment's transitions (dispatcher.cpp) and of the recorder's statements.
+  static constexpr Backoff route_retry{std::chrono::milliseconds(50), std::chrono::milliseconds(1000)};  // route write failed
+  static constexpr Backoff refused_retry{std::chrono::milliseconds(10), std::chrono::milliseconds(1000)};  // X did not take it
+  static constexpr std::chrono::milliseconds unknown_first_resend{100};  // after a send whose outcome is unknown
+  static constexpr Backoff unknown_retry{std::chrono::milliseconds(100), std::chrono::milliseconds(5000)};  // still unknown
+  static constexpr std::chrono::milliseconds lookup_retry{1000};  // a lookup on X that settled nothing
+  static constexpr Backoff record_retry{std::chrono::milliseconds(20), std::chrono::milliseconds(1000)};  // record failed
+  // A processor refusing this many connections in a row may have moved: its name is resolved
+  // again, at most this often.
+  static constexpr int resolve_after_refusals = 3;
+  static constexpr std::chrono::seconds resolve_every{2};
 
   // Our right to send a payment ends this long before its lease does (clock rates, the write).
   std::chrono::milliseconds lease_margin() const { return lease / 10; }

@@ -13,11 +13,6 @@
 namespace engine {
 namespace {
 
-std::chrono::milliseconds backoff(int tries, std::chrono::milliseconds base, std::chrono::milliseconds cap) {
-  std::chrono::milliseconds d(base.count() << std::min(tries, 8));
-  return std::min(d, cap);
-}
-
 // The processor's record of a payment (GET /payments/{id}): its requestedAt, or nullopt.
 std::optional<int64_t> requested_at_of(std::string_view body) {
   simdjson::padded_string padded(body);
@@ -81,7 +76,7 @@ void Dispatcher::transition(Job& j, const Event& e) {
         --routing_[j.target];
         if (j.probe) proc_[j.target].probe_in_flight = j.probe = false;
         j.processor = kRouteUnknown;  // it may or may not have been written: write again before any send
-        return requeue(j, backoff(j.tries++, std::chrono::milliseconds(50), std::chrono::milliseconds(1000)));
+        return requeue(j, Config::route_retry.after(j.tries++));
       }
       break;
 
@@ -93,13 +88,13 @@ void Dispatcher::transition(Job& j, const Event& e) {
         return;
       }
       if (e.kind == Ev::not_stored)  // this send was the only one to X, and X did not take it
-        return requeue(j, backoff(j.tries++, std::chrono::milliseconds(10), std::chrono::milliseconds(1000)));
+        return requeue(j, Config::refused_retry.after(j.tries++));
       if (e.kind == Ev::no_answer) {
         j.state = State::unknown;
         j.unknown_base = e.at;
         ++unknown_count_;
         recorder_->mark_unknown(j.payment.correlation_id, j.requested_at_ms, true);
-        return schedule_resend(j, std::chrono::milliseconds(100));
+        return schedule_resend(j, Config::unknown_first_resend);
       }
       break;
 
@@ -120,10 +115,10 @@ void Dispatcher::transition(Job& j, const Event& e) {
         return;
       }
       if (e.kind == Ev::not_stored)  // a 500 says nothing of earlier sends: still unknown
-        return schedule_resend(j, backoff(j.tries++, std::chrono::milliseconds(100), std::chrono::milliseconds(5000)));
+        return schedule_resend(j, Config::unknown_retry.after(j.tries++));
       if (e.kind == Ev::no_answer) {
         j.unknown_base = std::max(j.unknown_base, e.at);  // the horizon runs from the LAST unanswered send
-        return schedule_resend(j, backoff(j.tries++, std::chrono::milliseconds(100), std::chrono::milliseconds(5000)));
+        return schedule_resend(j, Config::unknown_retry.after(j.tries++));
       }
       if (e.kind == Ev::not_held) {
         --unknown_count_;
@@ -310,7 +305,7 @@ void Dispatcher::stop(std::chrono::milliseconds drain) {
   // What is left (unknown outcomes, answers not back) is given back too: whoever takes it over
   // resolves it on its processor, counting the horizon from then.
   loop_.post([this] { release_all(false); });
-  deadline = SteadyClock::now() + std::chrono::seconds(1);
+  deadline = SteadyClock::now() + Config::dispatcher_release_wait;
   while (SteadyClock::now() < deadline && ask_busy()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   loop_.stop();
   thread_.join();
@@ -483,7 +478,7 @@ void Dispatcher::on_lookup_result(const CorrelationId& cid, uint32_t gen, net::C
     pump();
     return;
   }
-  schedule_resend(*j, std::chrono::milliseconds(1000));
+  schedule_resend(*j, Config::lookup_retry);
 }
 
 void Dispatcher::on_route_result(const Recorder::Route& r, Recorder::Outcome o, SteadyClock::time_point issued) {
@@ -534,8 +529,10 @@ void Dispatcher::on_record_result(const Recorder::Record& r, Recorder::Outcome o
 
 void Dispatcher::note_connect_failure(Processor p) {
   // A processor that keeps refusing connections may have moved (a container restarted with a new
-  // address): resolve its host name again, off the loop, at most every 2 s.
-  if (++connect_failures_[p] < 3 || resolving_[p] || loop_.now() - last_resolve_[p] < std::chrono::seconds(2)) return;
+  // address): resolve its host name again, off the loop, at most every Config::resolve_every.
+  if (++connect_failures_[p] < Config::resolve_after_refusals || resolving_[p] ||
+      loop_.now() - last_resolve_[p] < Config::resolve_every)
+    return;
   last_resolve_[p] = loop_.now();
   if (resolver_[p].joinable()) resolver_[p].join();  // finished: resolving_ is false
   resolving_[p] = true;

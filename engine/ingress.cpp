@@ -18,8 +18,6 @@ constexpr const char* kBodyDuplicate = R"({"status":"already accepted"})";
 constexpr const char* kBodyConflict =
     R"({"error":"correlationId already used with a different amount","field":"correlationId"})";
 constexpr const char* kBodyUnavailable = R"({"error":"payment not accepted: database unavailable, retry"})";
-// A withdrawal that could not run is tried again after this long.
-constexpr std::chrono::milliseconds kWithdrawRetry{200};
 
 }  // namespace
 
@@ -337,7 +335,7 @@ void Ingress::withdraw(LoopState& st) {
              SteadyClock::now() + cfg_.db_statement_timeout, [this, &st](net::PgReply&& r) {
                st.withdrawing = false;
                if (r.status != net::PgStatus::ok) {
-                 st.loop->add_timer(kWithdrawRetry, [this, &st] { withdraw(st); });
+                 st.loop->add_timer(Config::withdraw_retry, [this, &st] { withdraw(st); });
                  return;
                }
                const int64_t withdrawn = r.result.int64(0, 0), ours = r.result.int64(0, 1);

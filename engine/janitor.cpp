@@ -16,21 +16,12 @@
 #include "engine/metrics.h"
 
 namespace engine {
-namespace {
-
-// One claim takes at most this many messages: a round trip stays short.
-constexpr int kClaimBatch = 500;
-constexpr std::chrono::seconds kEverySecond{1};
-constexpr std::chrono::milliseconds kHealthCallTimeout{2000};
-constexpr std::chrono::hours kPartitionsEvery{1};
-
-}  // namespace
 
 void Dispatcher::tick() {
   const auto now = loop_.now();
   renew_leases();
   if (!stopping_) {
-    if (now - last_health_ >= kEverySecond && health_in_flight_ == 0) {
+    if (now - last_health_ >= Config::gauges_every && health_in_flight_ == 0) {
       last_health_ = now;
       for (Processor p : {kDefault, kFallback}) check_health(p);
       read_health();
@@ -40,12 +31,12 @@ void Dispatcher::tick() {
     if (!claim_in_flight_ && now - last_claim_ >= (claim_more_ ? cfg_.tick : cfg_.claim_interval())) claim();
     pump();  // payments that no processor could take get another routing round
   }
-  if (now - last_gauges_ >= kEverySecond) {
+  if (now - last_gauges_ >= Config::gauges_every) {
     last_gauges_ = now;
     publish_gauges();
   }
   if (!stopping_) reconciler_->tick();
-  if (now - last_partitions_ >= kPartitionsEvery) {
+  if (now - last_partitions_ >= Config::partitions_every) {
     // Days ahead are created and days past retention dropped (sql/006); idempotent, and the
     // instances serialise on a lock inside.
     last_partitions_ = now;
@@ -70,7 +61,7 @@ void Dispatcher::renew_leases() {
 void Dispatcher::claim() {
   // Without room it still runs (for nothing): every claim keeps the instances' shared clock that
   // tells a database stall from a dead instance (store.cpp kClaim).
-  const int room = reserve(kClaimBatch);
+  const int room = reserve(Config::claim_batch);
   claim_in_flight_ = true;
   const auto issued = SteadyClock::now();
   recorder_->db().exec(
@@ -121,7 +112,7 @@ void Dispatcher::check_health(Processor p) {
       SteadyClock::now() + cfg_.db_statement_timeout, [this, p](net::PgReply&& r) {
         --health_in_flight_;
         if (r.status != net::PgStatus::ok || r.result.rows() == 0) return;  // someone else's window
-        client_->request(endpoint_[p], "GET", "/payments/service-health", {}, {}, kHealthCallTimeout,
+        client_->request(endpoint_[p], "GET", "/payments/service-health", {}, {}, Config::processor_admin_timeout,
                          [this, p](net::ClientResult&& res) {
                            if (res.error != net::ClientError::none || res.status != 200) return;  // 429: next window
                            simdjson::padded_string body(res.body);

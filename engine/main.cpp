@@ -23,7 +23,7 @@ namespace {
 
 // The database may come up after us (docker-compose): wait for it, then migrate.
 void init_database(const Config& cfg) {
-  auto deadline = SteadyClock::now() + std::chrono::seconds(60);
+  auto deadline = SteadyClock::now() + Config::db_start_wait;
   for (;;) {
     try {
       store::init(cfg.database_url, cfg.db_connect_timeout, cfg.partitions_ahead_days, cfg.retention_days);
@@ -31,15 +31,10 @@ void init_database(const Config& cfg) {
     } catch (const std::exception& e) {
       if (SteadyClock::now() > deadline) throw;
       log_event("warn", "database not ready, retrying", e.what());
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      std::this_thread::sleep_for(Config::db_start_retry);
     }
   }
 }
-
-// A request already read gets its answer during this long after the listener closed.
-constexpr std::chrono::seconds kHttpDrain{3};
-// Payments in flight get this long to be answered and recorded when stopping.
-constexpr std::chrono::seconds kDispatcherDrain{5};
 
 }  // namespace
 
@@ -82,12 +77,12 @@ int main() {
     // flight are then finished or handed back to the queue for the other instance.
     stopping = true;
     std::this_thread::sleep_for(cfg.shutdown_grace);
-    if (!server.drain(kHttpDrain)) log_event("warn", "connections still open after the drain");
+    if (!server.drain(Config::http_drain)) log_event("warn", "connections still open after the drain");
     ingress.stop(server);
     summary.stop(server);
     server.stop();
     metrics().http_open_connections = nullptr;
-    dispatcher.stop(kDispatcherDrain);
+    dispatcher.stop(Config::dispatcher_drain);
     log_event("info", "stopped");
     return 0;
   } catch (const std::exception& e) {

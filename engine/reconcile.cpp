@@ -14,9 +14,6 @@
 namespace engine {
 namespace {
 
-constexpr std::chrono::milliseconds kProcessorCallTimeout{2000};
-constexpr std::chrono::seconds kGaugesEvery{1};
-
 std::string books_json(const Books& b) {
   return fmt::format(R"({{"totalRequests":{},"totalAmount":{}}})", b.requests, format_cents(b.cents));
 }
@@ -100,7 +97,7 @@ void Reconciler::compare(int64_t from_ms, int64_t to_ms, Done done) {
                                 format_iso8601_ms(to_ms));
   const auto token = fmt::format("X-Rinha-Token: {}\r\n", cfg_.processor_token);
   for (int p = 0; p < 2; ++p)
-    client_.request(endpoints_[p], "GET", path, {}, token, kProcessorCallTimeout, [st, p, finish_one](net::ClientResult&& r) {
+    client_.request(endpoints_[p], "GET", path, {}, token, Config::processor_admin_timeout, [st, p, finish_one](net::ClientResult&& r) {
       std::optional<Books> b;
       if (r.error == net::ClientError::none && r.status == 200) b = parse_processor_summary(r.body);
       if (b) {
@@ -117,7 +114,7 @@ void Reconciler::compare(int64_t from_ms, int64_t to_ms, Done done) {
 
 void Reconciler::tick() {
   const auto now = loop_.now();
-  if (now - last_gauges_ >= kGaugesEvery) {
+  if (now - last_gauges_ >= Config::gauges_every) {
     last_gauges_ = now;
     read_gauges();
   }

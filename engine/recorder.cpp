@@ -12,17 +12,14 @@
 namespace engine {
 namespace {
 
-// More than this many items go in the next statement: a statement's arrays stay reasonable.
-constexpr size_t kMaxBatch = 1000;
-
 template <class T>
 std::vector<T> take(std::vector<T>& pending) {
   std::vector<T> out;
-  if (pending.size() <= kMaxBatch) {
+  if (pending.size() <= Config::record_batch_max) {
     out.swap(pending);
   } else {
-    out.assign(pending.begin(), pending.begin() + kMaxBatch);
-    pending.erase(pending.begin(), pending.begin() + kMaxBatch);
+    out.assign(pending.begin(), pending.begin() + Config::record_batch_max);
+    pending.erase(pending.begin(), pending.begin() + Config::record_batch_max);
   }
   return out;
 }
@@ -188,7 +185,7 @@ void Recorder::flush_records() {
           // Idempotent: whether or not it committed, the same write again settles it.
           count_db_error(rep, "records");
           records_.pending.insert(records_.pending.begin(), items.begin(), items.end());
-          auto backoff = std::chrono::milliseconds(std::min(20 << std::min(record_failures_++, 6), 1000));
+          auto backoff = Config::record_retry.after(record_failures_++);
           record_timer_ = true;
           loop_.add_timer(backoff, [this] {
             record_timer_ = false;

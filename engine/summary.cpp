@@ -12,8 +12,6 @@
 namespace engine {
 namespace {
 constexpr const char* kBodyUnavailable = R"({"error":"database unavailable"})";
-// While payments of the window are landing, look again this often.
-constexpr std::chrono::milliseconds kWaitStep{5};
 }  // namespace
 
 std::string summary_json(const Summary& s) {
@@ -92,8 +90,8 @@ void SummaryService::wait_in_flight(LoopState& st, std::shared_ptr<Request> req)
                 {std::to_string(req->from_ms), std::to_string(req->to_ms), std::to_string(cfg_.max_latency.count() * 2)},
                 req->arrived + cfg_.summary_timeout, [this, &st, req, wait_until](net::PgReply&& r) {
                   if (r.status != net::PgStatus::ok) return req->fail(kGetSummary);
-                  if (r.result.int64(0, 0) > 0 && SteadyClock::now() + kWaitStep < wait_until) {
-                    st.loop->add_timer(kWaitStep, [this, &st, req] { wait_in_flight(st, req); });
+                  if (r.result.int64(0, 0) > 0 && SteadyClock::now() + Config::summary_wait_step < wait_until) {
+                    st.loop->add_timer(Config::summary_wait_step, [this, &st, req] { wait_in_flight(st, req); });
                     return;
                   }
                   run_summary(st, req);

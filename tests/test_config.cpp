@@ -41,6 +41,17 @@ TEST_CASE("the queue gauges never count more than 100,000 messages a second, and
   CHECK(Config::queue_gauges_interval(1000000) == 10000ms);
 }
 
+TEST_CASE("a retry waits its first delay, doubled per try, never more than its max") {
+  using std::chrono::milliseconds;
+  constexpr engine::Backoff b{milliseconds(20), milliseconds(1000)};
+  CHECK(b.after(0) == milliseconds(20));
+  CHECK(b.after(1) == milliseconds(40));
+  CHECK(b.after(5) == milliseconds(640));
+  CHECK(b.after(6) == milliseconds(1000));
+  CHECK(b.after(1'000'000) == milliseconds(1000));  // a long outage's count does not overflow the shift
+  CHECK(b.after(-1) == milliseconds(20));
+}
+
 TEST_CASE("the engine refuses to start with a horizon that could pay twice") {
   testsupport::EngineProcess e({{"DATABASE_URL", "host=/nonexistent"},
                                 {"PAYMENT_PROCESSOR_URL_DEFAULT", "http://127.0.0.1:1"},
