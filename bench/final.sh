@@ -11,6 +11,9 @@
 #   tcp.txt       TCP retransmissions, timeouts and loss probes over the run (nstat, whole machine)
 #   vmstat.txt    vmstat every second of the run (disk writes, iowait, blocked processes, steal)
 #   wal_segments.txt  each WAL segment file's creation time (none should be created during a run)
+#   machine.txt   how fast the machine was just before the run, on the idle stack: a SELECT 1 round
+#                 trip and the cheapest durable commit at 45/s (pg_floor ... floor), and a wake-up
+#                 across CPUs (wakeup_bench). Runs compare only at a like speed (bench/README.md).
 #   postgres.log  the server's log (warnings; PG_OPTS="-c log_autovacuum_min_duration=0" adds more)
 #   fsync.txt     with FSYNC_TRACE=1: each fdatasync split into device time and the rest, from the
 #                 kernel's trace (bench/fsync_trace.py; the raw trace.gz stays in the state dir).
@@ -36,6 +39,8 @@ for k in $(seq "$RUNS"); do
   "$REPO/bench/stack.sh" down >/dev/null 2>&1 || true
   "$REPO/bench/stack.sh" up >/dev/null
   if [ -n "${AFTER_UP:-}" ]; then eval "$AFTER_UP"; fi  # an experiment's extra step on the running stack
+  { "$BUILD/bench/pg_floor/pg_floor" "host=$STATE port=$PG_PORT user=postgres dbname=postgres" 45 4 floor
+    "$BUILD/bench/wakeup/wakeup_bench" 1000; } > "$STATE/machine.txt" 2>&1 || true
   psql_q "SELECT pg_stat_statements_reset(); SELECT pg_stat_reset_shared('wal');" >/dev/null
   scrape > "$STATE/before.prom"
   /usr/bin/python3 "$REPO/bench/schedstat.py" snap "$STATE" "$STATE/sched-before.json"
@@ -79,6 +84,7 @@ for k in $(seq "$RUNS"); do
   cp "$STATE/before.prom" "$out/metrics-before.prom"
   cp "$STATE/after.prom" "$out/metrics-after.prom"
   cp "$STATE/postgres.log" "$out/postgres.log"  # warnings only, unless PG_OPTS asks for more
+  cp "$STATE/machine.txt" "$out/machine.txt"
   {
     echo "# pg_stat_statements over the run, top 12 by total time"
     psql_q "SELECT calls, round(total_exec_time) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms, rows,
@@ -89,13 +95,19 @@ for k in $(seq "$RUNS"); do
     psql_q "SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = 'postgres'"
   } > "$out/pg_stats.txt"
   "$REPO/bench/stack.sh" down >/dev/null
-  line=$(/usr/bin/python3 - "$out/result.json" <<'EOF'
-import json, sys
+  line=$(/usr/bin/python3 - "$out/result.json" "$out/machine.txt" <<'EOF'
+import json, re, sys
 r = json.load(open(sys.argv[1]))
+m = open(sys.argv[2]).read()
+def p50(pattern):
+    hit = re.search(pattern + r".*?p50\s+([0-9.]+)", m)
+    return hit.group(1) if hit else "-"
 pg = r.get("resources", {}).get("components", {}).get("postgres", {})
 print(f"p99 {r['p99']:.2f} ms | POST p50 {r['post_latency_ms']['p50']:.2f} p99 {r['post_latency_ms']['p99']:.2f} |"
       f" score {r['score']:,.0f} | failures {r['failures']} | inconsistencies {r['inconsistencies']} |"
-      f" lag {r['lag']} | PG throttled {pg.get('nr_throttled', '-')} periods")
+      f" lag {r['lag']} | PG throttled {pg.get('nr_throttled', '-')} periods |"
+      f" machine: SELECT 1 p50 {p50('SELECT 1')} ms, durable insert p50 {p50('INSERT one row')} ms,"
+      f" wake-up across CPUs after 2 ms p50 {p50('two CPUs  gap 2000')} us")
 EOF
 )
   echo "run $k: $line ($out)"

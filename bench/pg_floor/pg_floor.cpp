@@ -1,11 +1,13 @@
 // The latency floor of a durable commit on this machine, against the engine's own accept: one
 // connection (set up like the engine's ingress connections), statements paced at RATE per second
 // (the final test's peak is about 300 per second per engine), each timed from send to result.
-//   pg_floor CONNINFO [RATE] [SECONDS]
+//   pg_floor CONNINFO [RATE] [SECONDS] [floor]
 // Statements: SELECT 1 (a round trip), a one-row INSERT into a table without indexes (the cheapest
 // durable commit), and the engine's accept of one payment in both forms (engine/store.cpp: kAccept
 // for a batch, kAcceptOne for a batch of one, the statement most POSTs wait for). Needs the
-// engine's schema, which it applies (idempotent). bench/README.md.
+// engine's schema, which it applies (idempotent). With `floor`, only the first two: nothing is
+// written to the engine's tables, so it can probe the machine right before a run (bench/final.sh).
+// bench/README.md.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -48,12 +50,13 @@ void paced(const char* what, int rate, int seconds, F&& run_one) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: pg_floor CONNINFO [RATE] [SECONDS]\n");
+    std::fprintf(stderr, "usage: pg_floor CONNINFO [RATE] [SECONDS] [floor]\n");
     return 2;
   }
   const std::string conninfo = argv[1];
   const int rate = argc > 2 ? std::atoi(argv[2]) : 300;
   const int seconds = argc > 3 ? std::atoi(argv[3]) : 20;
+  const bool floor_only = argc > 4 && std::string(argv[4]) == "floor";
   store::init(conninfo, std::chrono::seconds(5), 2, 7);
   pqxx::connection c(conninfo);
   {
@@ -74,18 +77,20 @@ int main(int argc, char** argv) {
     pqxx::nontransaction tx(c);
     tx.exec_prepared("floor.insert", 1);
   });
-  paced("the engine's accept of one payment, as a batch (kAccept)", rate, seconds, [&] {
-    std::string ids = uuids.next();
-    ids.insert(ids.begin(), '{');
-    ids.push_back('}');
-    pqxx::nontransaction tx(c);
-    tx.exec_prepared(store::kAccept, ids, "{2005}", now_epoch_ms(), "{3000}", "{0}",
-                     static_cast<int64_t>(rng() >> 1));
-  });
-  paced("the engine's accept of one payment (kAcceptOne)", rate, seconds, [&] {
-    pqxx::nontransaction tx(c);
-    tx.exec_prepared(store::kAcceptOne, uuids.next(), 2005, now_epoch_ms(), 3000, 0, static_cast<int64_t>(rng() >> 1));
-  });
+  if (!floor_only) {
+    paced("the engine's accept of one payment, as a batch (kAccept)", rate, seconds, [&] {
+      std::string ids = uuids.next();
+      ids.insert(ids.begin(), '{');
+      ids.push_back('}');
+      pqxx::nontransaction tx(c);
+      tx.exec_prepared(store::kAccept, ids, "{2005}", now_epoch_ms(), "{3000}", "{0}",
+                       static_cast<int64_t>(rng() >> 1));
+    });
+    paced("the engine's accept of one payment (kAcceptOne)", rate, seconds, [&] {
+      pqxx::nontransaction tx(c);
+      tx.exec_prepared(store::kAcceptOne, uuids.next(), 2005, now_epoch_ms(), 3000, 0, static_cast<int64_t>(rng() >> 1));
+    });
+  }
   pqxx::nontransaction tx(c);
   tx.exec("DROP TABLE pg_floor_rows");
   return 0;
