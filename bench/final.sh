@@ -11,9 +11,10 @@
 #   tcp.txt       TCP retransmissions, timeouts and loss probes over the run (nstat, whole machine)
 #   vmstat.txt    vmstat every second of the run (disk writes, iowait, blocked processes, steal)
 #   wal_segments.txt  each WAL segment file's creation time (none should be created during a run)
-#   machine.txt   how fast the machine was just before the run, on the idle stack: a SELECT 1 round
-#                 trip and the cheapest durable commit at 45/s (pg_floor ... floor), and a wake-up
-#                 across CPUs (wakeup_bench). Runs compare only at a like speed (bench/README.md).
+#   machine.txt   the host CPU model, the VM's boot time and idle driver, and how fast the machine
+#                 was just before the run, on the idle stack: a SELECT 1 round trip and the cheapest
+#                 durable commit at 45/s (pg_floor ... floor), and a wake-up across CPUs
+#                 (wakeup_bench). Runs compare only at a like speed (bench/README.md).
 #   postgres.log  the server's log (warnings; PG_OPTS="-c log_autovacuum_min_duration=0" adds more)
 #   fsync.txt     with FSYNC_TRACE=1: each fdatasync split into device time and the rest, from the
 #                 kernel's trace (bench/fsync_trace.py; the raw trace.gz stays in the state dir).
@@ -39,7 +40,11 @@ for k in $(seq "$RUNS"); do
   "$REPO/bench/stack.sh" down >/dev/null 2>&1 || true
   "$REPO/bench/stack.sh" up >/dev/null
   if [ -n "${AFTER_UP:-}" ]; then eval "$AFTER_UP"; fi  # an experiment's extra step on the running stack
-  { "$BUILD/bench/pg_floor/pg_floor" "host=$STATE port=$PG_PORT user=postgres dbname=postgres" 45 4 floor
+  { echo "# $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), up since $(uptime -s),"\
+      "cpuidle $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo -)"\
+      "guest_halt_poll_ns $(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns 2>/dev/null || echo -)"\
+      "cpu_dma_latency $(od -An -td4 /dev/cpu_dma_latency 2>/dev/null | tr -d ' ' || echo -) us"
+    "$BUILD/bench/pg_floor/pg_floor" "host=$STATE port=$PG_PORT user=postgres dbname=postgres" 45 4 floor
     "$BUILD/bench/wakeup/wakeup_bench" 1000; } > "$STATE/machine.txt" 2>&1 || true
   psql_q "SELECT pg_stat_statements_reset(); SELECT pg_stat_reset_shared('wal');" >/dev/null
   scrape > "$STATE/before.prom"
