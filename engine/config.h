@@ -65,8 +65,8 @@ struct Config {
   int retention_days = 7;  // RETENTION_DAYS: payments older than this many UTC days are dropped
   int partitions_ahead_days = 2;  // PARTITIONS_AHEAD_DAYS: created ahead, hourly
 
-  // Fixed, not read from the environment: kept here so that every number that tunes the engine
-  // is in one place.
+  // Fixed, not read from the environment. Kept here, beside the settings, so that the engine's
+  // periods, timeouts, batch sizes and retry backoffs are all in one place.
   static constexpr int claim_batch = 500;        // messages per claim: a claim's round trip stays short
   static constexpr size_t record_batch_max = 1000;  // items per record statement: its arrays stay reasonable
   static constexpr std::chrono::seconds gauges_every{1};        // /metrics gauges, and reading the shared health
