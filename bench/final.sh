@@ -43,7 +43,7 @@ for k in $(seq "$RUNS"); do
   { echo "# $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), up since $(uptime -s),"\
       "cpuidle $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo -)"\
       "guest_halt_poll_ns $(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns 2>/dev/null || echo -)"\
-      "cpu_dma_latency $(od -An -td4 /dev/cpu_dma_latency 2>/dev/null | tr -d ' ' || echo -) us"
+      "cpu_dma_latency $({ od -An -td4 /dev/cpu_dma_latency 2>/dev/null || echo -; } | tr -d ' ') us"
     "$BUILD/bench/pg_floor/pg_floor" "host=$STATE port=$PG_PORT user=postgres dbname=postgres" 45 4 floor
     "$BUILD/bench/wakeup/wakeup_bench" 1000; } > "$STATE/machine.txt" 2>&1 || true
   psql_q "SELECT pg_stat_statements_reset(); SELECT pg_stat_reset_shared('wal');" >/dev/null
