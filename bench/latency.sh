@@ -2,8 +2,9 @@
 # Where a single POST /payments spends its time, on an idle stack: one wrk connection at about
 # 45 requests/s (DELAY_MS=20) for SECONDS (30) through haproxy, repeated RUNS (3) times, against
 #   - POST /payments on the engines (the real thing),
-#   - POST /floor: the same load-balancer hop to a server on the same event loop and HTTP code
-#     that answers 202 at once (bench/floor): everything but the engine's own work,
+#   - POST /floor: the same load-balancer hop (haproxy's frontend on :9998, TCP mode like the
+#     API's) to a server on the same event loop and HTTP code that answers 202 at once
+#     (bench/floor): everything but the engine's own work,
 #   - GET /health through haproxy;
 # and, for the POST runs, the engine's own phase histograms (queued / commit / answered) and
 # PostgreSQL's view (pg_stat_statements: the accept statement's execution time; pg_stat_wal:
@@ -49,7 +50,7 @@ for run in $(seq "$RUNS"); do
           ORDER BY calls DESC LIMIT 1" >> "$TMP/pgss.txt"
   psql_q "SELECT wal_sync, round((wal_sync_time / greatest(wal_sync, 1))::numeric, 3), wal_write FROM pg_stat_wal" >> "$TMP/wal.txt"
   /usr/bin/python3 "$REPO/bench/prom_phases.py" "$TMP/before.prom" "$TMP/after.prom" >> "$TMP/phases.txt"
-  wrk_ms http://127.0.0.1:9999/floor "$TMP/floor.lua" >> "$TMP/floor.txt"
+  wrk_ms http://127.0.0.1:9998/floor "$TMP/floor.lua" >> "$TMP/floor.txt"
   wrk_ms http://127.0.0.1:9999/health "$REPO/bench/wrk/common.lua" >> "$TMP/health.txt"
 done
 

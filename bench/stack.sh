@@ -159,7 +159,7 @@ start_engine() {  # instance port
     fail_with_log "engine $id" "$log"
 }
 
-start_floor() {  # the latency floor behind haproxy's /floor (bench/latency.sh)
+start_floor() {  # the latency floor behind haproxy's frontend on :9998 (bench/latency.sh)
   port_busy 9003 && die "port 9003 is already in use by something else"
   start_bg floor "$STATE/floor.log" "$FLOOR" --listen 127.0.0.1:9003
 }
