@@ -165,7 +165,10 @@ start_floor() {  # the latency floor behind haproxy's frontend on :9998 (bench/l
 }
 
 start_haproxy() {
-  port_busy 9999 && die "port 9999 is already in use by something else"
+  local port
+  for port in 9999 9998; do  # the API, and the latency floor (bench/haproxy.cfg)
+    port_busy $port && die "port $port is already in use by something else"
+  done
   local cfg=$HAPROXY_CFG
   if [ "${UNIX_SOCKETS:-0}" = 1 ]; then  # the same configuration, servers on the engines' sockets
     cfg=$STATE/haproxy.cfg
