@@ -41,6 +41,7 @@ void require_http_url(const char* name, const std::string& url) {
 Config Config::from_env() {
   Config c;
   c.listen_addr = env_str("LISTEN_ADDR", c.listen_addr, false);
+  c.handoff_socket = env_str("HANDOFF_SOCKET", "", false);
   c.database_url = env_str("DATABASE_URL", "", true);
   c.processor_url[0] = env_str("PAYMENT_PROCESSOR_URL_DEFAULT", "", true);
   c.processor_url[1] = env_str("PAYMENT_PROCESSOR_URL_FALLBACK", "", true);

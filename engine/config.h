@@ -19,6 +19,7 @@ struct Backoff {
 
 struct Config {
   std::string listen_addr = "0.0.0.0:8080";  // LISTEN_ADDR: host:port or unix:/path
+  std::string handoff_socket;                // HANDOFF_SOCKET: unix path where conn_balancer hands clients over
   std::string database_url;                  // DATABASE_URL (libpq conninfo or URI), required
   std::string processor_url[2];              // PAYMENT_PROCESSOR_URL_DEFAULT / _FALLBACK, required
   std::string admin_token;                   // ADMIN_TOKEN for POST /purge-payments, required

@@ -57,6 +57,7 @@ int main() {
     std::atomic<bool> stopping{false};
     net::HttpServer::Options opt;
     opt.listen = cfg.listen_addr;
+    opt.handoff = cfg.handoff_socket;
     opt.threads = cfg.http_threads;
     opt.max_connections = cfg.http_max_connections;
     net::HttpServer server(opt, make_http_handler(cfg, ingress, summary, dispatcher, [&] {

@@ -1,6 +1,7 @@
 #include "net/http_server.h"
 
 #include "net/ascii.h"
+#include "net/handoff.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -21,9 +22,11 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <system_error>
 #include <unordered_map>
+#include <utility>
 
 namespace net {
 
@@ -70,6 +73,15 @@ std::string_view reason(int status) {
 // Per-loop state
 
 struct Conn;
+struct ServerWorker;
+
+// Options::handoff: the listening socket, and each balancer connection accepted on it.
+struct HandoffPort : IoHandler {
+  ServerWorker* w = nullptr;
+  int fd = -1;
+  bool is_listener = false;
+  void on_io(uint32_t events) override;
+};
 
 struct ServerWorker : IoHandler {
   EventLoop loop;
@@ -88,8 +100,18 @@ struct ServerWorker : IoHandler {
   size_t read_cap = 0;  // unparsed bytes a connection may hold before reading pauses
   int sweep_ms = 1000;
   bool draining = false;  // no new connections; each one closes after its next answer, or when idle
+  // The first loop only, with Options::handoff: the balancer's sockets, and the loops that the
+  // connections handed over on them are spread across (round robin, as accepts spread).
+  std::vector<std::unique_ptr<HandoffPort>> handoff;
+  std::vector<ServerWorker*> peers;
+  size_t next_peer = 0;
 
   void on_io(uint32_t events) override;  // the listening socket
+  // A connected client socket, accepted or handed over; refused (closed) once draining, unless
+  // `even_draining`: it was handed to us before we said so.
+  void adopt(int fd, bool even_draining = false);
+  void take_handed(HandoffPort& p);      // reads every socket a balancer handed over on p
+  void close_handoff();
   Responder responder(uint64_t conn_id, uint64_t req_no) const { return Responder(self, conn_id, req_no); }
   void deliver(uint64_t conn_id, uint64_t req_no, int status, std::string&& body, std::string_view ctype);
   void sweep();
@@ -434,21 +456,91 @@ void ServerWorker::on_io(uint32_t) {
       }
       return;  // EAGAIN: another loop took it, or the queue is empty
     }
-    // Counted before the check, so that loops accepting at the same moment cannot overshoot.
-    if (open->fetch_add(1, std::memory_order_relaxed) >= opts->max_connections) {
-      open->fetch_sub(1, std::memory_order_relaxed);
-      ::close(fd);
-      continue;
-    }
     if (tcp) {
       int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    uint64_t id = next_conn_id++;
-    auto* c = new Conn(this, fd, id);
-    c->last_active = loop.now();
-    conns.emplace(id, c);
-    loop.add_fd(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c);
+    adopt(fd);
+  }
+}
+
+void ServerWorker::adopt(int fd, bool even_draining) {
+  if (draining && !even_draining) {
+    ::close(fd);
+    return;
+  }
+  // Counted before the check, so that loops accepting at the same moment cannot overshoot.
+  if (open->fetch_add(1, std::memory_order_relaxed) >= opts->max_connections) {
+    open->fetch_sub(1, std::memory_order_relaxed);
+    ::close(fd);
+    return;
+  }
+  uint64_t id = next_conn_id++;
+  auto* c = new Conn(this, fd, id);
+  c->last_active = loop.now();
+  conns.emplace(id, c);
+  loop.add_fd(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c);
+}
+
+void HandoffPort::on_io(uint32_t) {
+  if (fd < 0) return;  // closed earlier in this iteration
+  if (!is_listener) {
+    w->take_handed(*this);
+    return;
+  }
+  for (;;) {
+    int c = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return;  // EAGAIN; or out of descriptors, and the balancer's connect fails and is retried
+    }
+    auto p = std::make_unique<HandoffPort>();
+    p->w = w;
+    p->fd = c;
+    w->loop.add_fd(c, EPOLLIN | EPOLLRDHUP, p.get());
+    w->handoff.push_back(std::move(p));
+  }
+}
+
+void ServerWorker::take_handed(HandoffPort& p) {
+  std::vector<int> fds;
+  bool gone = false;
+  for (;;) {
+    ssize_t n = recv_fds(p.fd, fds);
+    if (n > 0) continue;
+    gone = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+    break;
+  }
+  for (int fd : fds) {
+    ServerWorker* to = peers.empty() ? this : peers[next_peer++ % peers.size()];
+    if (to == this) adopt(fd);
+    else to->loop.post([to, fd] { to->adopt(fd); });
+  }
+  if (gone) {  // the balancer closed its end: it reconnects when it comes back
+    loop.del_fd(p.fd);
+    ::close(p.fd);
+    p.fd = -1;
+    HandoffPort* raw = &p;
+    loop.post([this, raw] {  // freed after this iteration's events, as connections are
+      std::erase_if(handoff, [raw](const auto& q) { return q.get() == raw; });
+    });
+  }
+}
+
+// Draining or stopping: the balancer sees its sockets close and sends the next clients to the
+// other backends. What it handed over before that is read first and served (with Connection:
+// close when draining), so that no client it already chose us for is dropped unanswered.
+void ServerWorker::close_handoff() {
+  for (auto& p : handoff) {
+    if (p->fd < 0) continue;
+    if (!p->is_listener) {
+      std::vector<int> fds;
+      while (recv_fds(p->fd, fds) > 0) {}
+      for (int fd : fds) adopt(fd, true);
+    }
+    loop.del_fd(p->fd);
+    ::close(p->fd);
+    p->fd = -1;
   }
 }
 
@@ -490,6 +582,7 @@ void ServerWorker::start_draining() {
     if (owns_listen_fd) ::close(listen_fd);
     listen_fd = -1;
   }
+  close_handoff();
   drain_sweep();
 }
 
@@ -508,11 +601,13 @@ void ServerWorker::drain_sweep() {
 }
 
 void ServerWorker::shutdown() {
+  draining = true;  // a connection posted over from the first loop's handoff now is refused
   if (listen_fd >= 0) {
     if (!accept_paused) loop.del_fd(listen_fd);
     if (owns_listen_fd) ::close(listen_fd);
     listen_fd = -1;
   }
+  close_handoff();
   std::vector<Conn*> all;
   all.reserve(conns.size());
   for (auto& [id, c] : conns) all.push_back(c);
@@ -630,6 +725,7 @@ void HttpServer::start() {
   if (running_) return;
   const bool is_unix = opts_.listen.rfind("unix:", 0) == 0;
   std::vector<int> fds;
+  int handoff_fd = -1;  // owned by the first loop from here on
   try {
     if (is_unix) {
       shared_listen_fd_ = make_unix_listener(opts_.listen.substr(5));
@@ -645,8 +741,10 @@ void HttpServer::start() {
       // Port 0 picked a free port: the other per-thread listeners must join that same one.
       for (int i = 1; i < opts_.threads; ++i) fds.push_back(make_tcp_listener(host, std::to_string(port_), true));
     }
+    if (!opts_.handoff.empty()) handoff_fd = make_unix_listener(opts_.handoff);
   } catch (...) {
     for (int fd : fds) ::close(fd);
+    if (shared_listen_fd_ >= 0) ::close(std::exchange(shared_listen_fd_, -1));
     throw;
   }
 
@@ -663,6 +761,17 @@ void HttpServer::start() {
     w->read_cap = opts_.max_header + opts_.max_body + 2 * kReadChunk;
     w->sweep_ms = std::clamp(std::min({opts_.idle_timeout_ms, opts_.header_timeout_ms, opts_.body_timeout_ms}) / 4, 10, 1000);
     workers_.push_back(w);
+  }
+  if (handoff_fd >= 0) {
+    ServerWorker* first = workers_[0].get();
+    auto p = std::make_unique<HandoffPort>();
+    p->w = first;
+    p->fd = handoff_fd;
+    p->is_listener = true;
+    first->loop.add_fd(handoff_fd, EPOLLIN, p.get());  // before run(), as arm_listen()
+    first->handoff.push_back(std::move(p));
+    if (workers_.size() > 1)
+      for (auto& w : workers_) first->peers.push_back(w.get());
   }
   for (auto& w : workers_) {
     ServerWorker* raw = w.get();
@@ -712,6 +821,7 @@ void HttpServer::stop() {
     shared_listen_fd_ = -1;
     ::unlink(opts_.listen.substr(5).c_str());
   }
+  if (!opts_.handoff.empty()) ::unlink(opts_.handoff.c_str());
 }
 
 }  // namespace net

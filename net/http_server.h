@@ -47,6 +47,9 @@ class HttpServer {
  public:
   struct Options {
     std::string listen = "127.0.0.1:0";  // "host:port" or "unix:/path/to.sock"
+    // A unix socket path, or empty: where net::Balancer connects to hand over client connections
+    // (net/handoff.h), which are then served like accepted ones. `listen` stays open beside it.
+    std::string handoff{};
     int threads = 1;
     // Open connections over all loop threads. One more is accepted and closed at once (the client
     // sees a plain FIN before any byte): each costs a descriptor and buffers, and 10,000 idle ones

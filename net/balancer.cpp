@@ -1,0 +1,208 @@
+#include "net/balancer.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <system_error>
+
+#include "net/handoff.h"
+
+namespace net {
+
+namespace {
+
+constexpr int kAcceptBatch = 64;
+constexpr auto kAcceptPause = std::chrono::milliseconds(100);  // after EMFILE and the like
+
+int tcp_listener(const std::string& listen) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) throw std::runtime_error("balancer: listen must be host:port, got '" + listen + "'");
+  std::string host = listen.substr(0, colon), port = listen.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  int rc = ::getaddrinfo(host.empty() || host == "*" ? nullptr : host.c_str(), port.c_str(), &hints, &res);
+  if (rc != 0) throw std::runtime_error("balancer: cannot resolve '" + host + "': " + gai_strerror(rc));
+  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    ::freeaddrinfo(res);
+    throw std::system_error(errno, std::generic_category(), "socket");
+  }
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, res->ai_addr, res->ai_addrlen) != 0 || ::listen(fd, 4096) != 0) {
+    int e = errno;
+    ::freeaddrinfo(res);
+    ::close(fd);
+    throw std::system_error(e, std::generic_category(), "balancer: listen on " + listen);
+  }
+  ::freeaddrinfo(res);
+  return fd;
+}
+
+uint16_t bound_port(int fd) {
+  sockaddr_storage ss{};
+  socklen_t sl = sizeof ss;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) != 0) return 0;
+  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  return 0;
+}
+
+}  // namespace
+
+struct Balancer::Backend : IoHandler {
+  Balancer* owner = nullptr;
+  std::string path;
+  int fd = -1;  // connected: up
+  EventLoop::TimerId retry_timer = 0;
+  // The backend never writes: readable means it closed its end (or the socket failed).
+  void on_io(uint32_t) override { owner->down(*this); }
+};
+
+struct Balancer::Listener : IoHandler {
+  Balancer* owner = nullptr;
+  int fd = -1;
+  uint16_t port = 0;
+  bool paused = false;
+  EventLoop::TimerId pause_timer = 0;
+  std::vector<std::unique_ptr<Backend>> backends;
+  size_t next = 0;  // round robin
+  void on_io(uint32_t) override { owner->accept_from(*this); }
+};
+
+Balancer::Balancer(EventLoop& loop, Options opts) : loop_(loop), opts_(std::move(opts)) {
+  for (const auto& f : opts_.frontends) {
+    if (f.backends.empty()) throw std::runtime_error("balancer: frontend " + f.listen + " has no backend");
+    auto l = std::make_unique<Listener>();
+    l->owner = this;
+    try {
+      l->fd = tcp_listener(f.listen);
+    } catch (...) {
+      for (auto& done : listeners_) ::close(done->fd);
+      throw;
+    }
+    l->port = bound_port(l->fd);
+    for (const auto& p : f.backends) {
+      auto b = std::make_unique<Backend>();
+      b->owner = this;
+      b->path = p;
+      l->backends.push_back(std::move(b));
+    }
+    listeners_.push_back(std::move(l));
+  }
+  for (auto& l : listeners_) {
+    loop_.add_fd(l->fd, EPOLLIN, l.get());
+    for (auto& b : l->backends) connect(*b);
+  }
+}
+
+Balancer::~Balancer() {
+  for (auto& l : listeners_) {
+    if (l->pause_timer) loop_.cancel_timer(l->pause_timer);
+    if (!l->paused) loop_.del_fd(l->fd);
+    ::close(l->fd);
+    for (auto& b : l->backends) {
+      if (b->retry_timer) loop_.cancel_timer(b->retry_timer);
+      if (b->fd >= 0) {
+        loop_.del_fd(b->fd);
+        ::close(b->fd);
+      }
+    }
+  }
+}
+
+uint16_t Balancer::port(size_t frontend) const { return listeners_.at(frontend)->port; }
+
+void Balancer::connect(Backend& b) {
+  b.retry_timer = 0;
+  sockaddr_un addr{};
+  int fd = -1;
+  if (b.path.size() < sizeof addr.sun_path) {
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, b.path.data(), b.path.size());
+    fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  }
+  // A unix stream connect completes at once, or fails at once (no listener: ENOENT or
+  // ECONNREFUSED; its backlog full: EAGAIN). Either way the next try is `retry` away.
+  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    b.fd = fd;
+    loop_.add_fd(fd, EPOLLIN | EPOLLRDHUP, &b);
+    std::fprintf(stderr, "balancer: backend %s up\n", b.path.c_str());
+    return;
+  }
+  if (fd >= 0) ::close(fd);
+  Backend* bp = &b;
+  b.retry_timer = loop_.add_timer(opts_.retry, [this, bp] { connect(*bp); });
+}
+
+void Balancer::down(Backend& b) {
+  if (b.fd < 0) return;
+  loop_.del_fd(b.fd);
+  ::close(b.fd);
+  b.fd = -1;
+  std::fprintf(stderr, "balancer: backend %s down\n", b.path.c_str());
+  Backend* bp = &b;
+  b.retry_timer = loop_.add_timer(opts_.retry, [this, bp] { connect(*bp); });
+}
+
+void Balancer::accept_from(Listener& l) {
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      hand(l, fd);
+      continue;
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {  // out of descriptors or memory: wait, do not spin
+      std::fprintf(stderr, "balancer: accept: %s; pausing accepts\n", std::strerror(errno));
+      loop_.del_fd(l.fd);
+      l.paused = true;
+      Listener* lp = &l;
+      l.pause_timer = loop_.add_timer(kAcceptPause, [this, lp] {
+        lp->pause_timer = 0;
+        lp->paused = false;
+        loop_.add_fd(lp->fd, EPOLLIN, lp);
+      });
+    }
+    return;
+  }
+}
+
+void Balancer::hand(Listener& l, int client_fd) {
+  // Socket options travel with the socket: the backend gets it ready for small answers.
+  int one = 1;
+  ::setsockopt(client_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  const size_t n = l.backends.size();
+  for (size_t i = 0; i < n; ++i) {
+    size_t k = (l.next + i) % n;
+    Backend& b = *l.backends[k];
+    if (b.fd < 0) continue;
+    int e = send_fd(b.fd, client_fd);
+    if (e == 0) {
+      l.next = k + 1;
+      ++handed_;
+      ::close(client_fd);
+      return;
+    }
+    // EAGAIN: this backend has not read its socket for a while (hundreds of connections
+    // pending); the next one takes the client. Anything else: it is gone.
+    if (e != EAGAIN) down(b);
+  }
+  ++refused_;
+  ::close(client_fd);
+}
+
+}  // namespace net
