@@ -15,7 +15,7 @@ RUN apt-get update \
 
 WORKDIR /src
 # The whole CMake tree is needed to configure (bench/ and tests/ are add_subdirectory'd),
-# but only the engine target is built.
+# but only the engine and the load balancer are built.
 COPY CMakeLists.txt ./
 COPY queue/  queue/
 COPY net/    net/
@@ -24,8 +24,8 @@ COPY sql/    sql/
 COPY bench/  bench/
 COPY tests/  tests/
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \
- && cmake --build build --target payment_engine -j"$(nproc)" \
- && strip build/payment_engine
+ && cmake --build build --target payment_engine conn_balancer -j"$(nproc)" \
+ && strip build/payment_engine build/conn_balancer
 
 # ---- runtime stage ------------------------------------------------------------------------
 FROM debian:bookworm-slim
@@ -35,12 +35,18 @@ RUN apt-get update \
       libpqxx-6.4 libpq5 libsimdjson14 libfmt9 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
-      --uid 10001 engine
+      --uid 10001 engine \
+ && install -d -o engine -g engine /run/handoff
 
+# The same image runs the load balancer (docker-compose.yml's lb: conn_balancer). /run/handoff
+# is where the engines' hand-over sockets live: a named volume mounted there starts with this
+# directory's owner, so the engines (user engine) can create them.
 COPY --from=build /src/build/payment_engine /usr/local/bin/payment_engine
+COPY --from=build /src/build/conn_balancer /usr/local/bin/conn_balancer
 # Fail the image build (not the first request) if a shared library is missing at run time.
-RUN if ldd /usr/local/bin/payment_engine | grep -q 'not found'; then \
-      ldd /usr/local/bin/payment_engine; echo 'missing runtime library' >&2; exit 1; fi
+RUN for b in payment_engine conn_balancer; do \
+      if ldd /usr/local/bin/$b | grep -q 'not found'; then \
+        ldd /usr/local/bin/$b; echo 'missing runtime library' >&2; exit 1; fi; done
 
 ENV LISTEN_ADDR=0.0.0.0:8080
 USER engine

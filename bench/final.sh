@@ -11,7 +11,8 @@
 #   tcp.txt       TCP retransmissions, timeouts and loss probes over the run (nstat, whole machine)
 #   vmstat.txt    vmstat every second of the run (disk writes, iowait, blocked processes, steal)
 #   wal_segments.txt  each WAL segment file's creation time (none should be created during a run)
-#   machine.txt   the host CPU model, the VM's boot time and idle driver, and how fast the machine
+#   machine.txt   the load balancer (bench/stack.sh's LB), the host CPU model, the VM's boot time
+#                 and idle driver, and how fast the machine
 #                 was just before the run, on the idle stack: a SELECT 1 round trip and the cheapest
 #                 durable commit at 45/s (pg_floor ... floor), and a wake-up across CPUs
 #                 (wakeup_bench). Runs compare only at a like speed (bench/README.md).
@@ -40,7 +41,8 @@ for k in $(seq "$RUNS"); do
   "$REPO/bench/stack.sh" down >/dev/null 2>&1 || true
   "$REPO/bench/stack.sh" up >/dev/null
   if [ -n "${AFTER_UP:-}" ]; then eval "$AFTER_UP"; fi  # an experiment's extra step on the running stack
-  { echo "# $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), up since $(uptime -s),"\
+  { echo "# load balancer $(cat "$STATE/lb.kind" 2>/dev/null || echo unknown)"
+    echo "# $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), up since $(uptime -s),"\
       "cpuidle $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo -)"\
       "guest_halt_poll_ns $(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns 2>/dev/null || echo -)"\
       "cpu_dma_latency $({ od -An -td4 /dev/cpu_dma_latency 2>/dev/null || echo -; } | tr -d ' ') us"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Where a single POST /payments spends its time, on an idle stack: one wrk connection at about
-# 45 requests/s (DELAY_MS=20) for SECONDS (30) through haproxy, repeated RUNS (3) times, against
+# 45 requests/s (DELAY_MS=20) for SECONDS (30) through the load balancer, repeated RUNS (3) times, against
 #   - POST /payments on the engines (the real thing),
-#   - POST /floor: the same load-balancer hop (haproxy's frontend on :9998, TCP mode like the
-#     API's) to a server on the same event loop and HTTP code that answers 202 at once
+#   - POST /floor: the same load balancer (its frontend on :9998, the API's kind: bench/stack.sh's
+#     LB) to a server on the same event loop and HTTP code that answers 202 at once
 #     (bench/floor): everything but the engine's own work,
-#   - GET /health through haproxy;
+#   - GET /health through the load balancer;
 # and, for the POST runs, the engine's own phase histograms (queued / commit / answered) and
 # PostgreSQL's view (pg_stat_statements: the accept statement's execution time; pg_stat_wal:
 # fsyncs and their time). Needs the stack started with PG_STATS=1 (and LIMITS=1 for the quoted
@@ -60,7 +60,7 @@ med() {  # file column -> "median (min-max)"
 {
   echo "### Single POST on an idle stack ($(date -u +%Y-%m-%d), ${RUNS} runs of ${SECS} s, wrk -t1 -c1, DELAY_MS=$DELAY_MS; limits: $(/usr/bin/python3 -c "import json;print(json.load(open('$STATE/limits.json'))['mode'])" 2>/dev/null || echo unknown))"
   echo
-  echo "| through haproxy | p50 ms | p90 ms | p99 ms | req/s |"
+  echo "| through the load balancer ($(cat "$STATE/lb.kind" 2>/dev/null || echo unknown)) | p50 ms | p90 ms | p99 ms | req/s |"
   echo "|---|---|---|---|---|"
   for kind in post floor health; do
     echo "| $kind | $(med "$TMP/$kind.txt" 1) | $(med "$TMP/$kind.txt" 2) | $(med "$TMP/$kind.txt" 3) | $(med "$TMP/$kind.txt" 4) |"

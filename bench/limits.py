@@ -16,7 +16,7 @@
                                             listen_addresses), for the stack's PostgreSQL
 
 Components: postgres (the postmaster and every backend it forks: children inherit the cgroup),
-engine-1, engine-2, haproxy; the scenario runner and the simulators stay outside, as in the
+engine-1, engine-2, lb (the load balancer); the scenario runner and the simulators stay outside, as in the
 challenge. Memory is not limited (the memory cgroup the processes start in is left alone): each
 component's peak is recorded against its compose limit instead. cgroup v1 (the cpu controller
 mounted at /sys/fs/cgroup/cpu) and v2 (unified, cpu.max) are both supported. Root is needed.
@@ -30,7 +30,7 @@ import yaml
 
 from schedstat import children_by_parent  # beside this file
 
-COMPONENTS = {"postgres": "db", "engine-1": "api1", "engine-2": "api2", "haproxy": "haproxy"}
+COMPONENTS = {"postgres": "db", "engine-1": "api1", "engine-2": "api2", "lb": "lb"}
 PERIOD_US = 100_000
 # Pss is read every PSS_EVERY_S seconds, not every second: reading smaps_rollup and walking /proc
 # take ~3.5 ms of kernel time per sample, and a traced final run found the sampler on the CPU when
@@ -68,7 +68,7 @@ def pid_file(state, component):
 
 def processes(state, component, kids=None):
     """The component's processes: its pid and its direct children (PostgreSQL's backends, haproxy's
-    worker). kids: children_by_parent() when the caller looks up several components at once."""
+    worker when LB=haproxy). kids: children_by_parent() when the caller looks up several components at once."""
     pid = pid_file(state, component)
     if pid is None or not os.path.exists(f"/proc/{pid}"):
         return []

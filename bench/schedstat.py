@@ -2,7 +2,7 @@
 """How long the stack's threads waited for a CPU: the kernel's per-thread scheduler statistics.
 
   schedstat.py snap STATE_DIR OUT.json    every thread of the stack's processes (PostgreSQL and its
-                                          backends, both engines, haproxy, the simulators, the
+                                          backends, both engines, the balancer, the simulators, the
                                           scenario runner): cpu time, run-queue wait, time slices
   schedstat.py diff BEFORE.json AFTER.json per group: CPU used, time spent runnable but waiting
                                           for a CPU, and that wait per time slice
@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-GROUPS = {"engine-1": "engine-1", "engine-2": "engine-2", "haproxy": "haproxy", "sim-default": "simulators",
+GROUPS = {"engine-1": "engine-1", "engine-2": "engine-2", "lb": "lb", "sim-default": "simulators",
           "sim-fallback": "simulators"}
 
 

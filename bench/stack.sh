@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The local stack, loopback only: a throwaway PostgreSQL 15 cluster, the two processor simulators,
-# and (when build/payment_engine exists) two engine instances behind haproxy on 127.0.0.1:9999.
+# and (when build/payment_engine exists) two engine instances behind the load balancer on
+# 127.0.0.1:9999: conn_balancer (net/balancer.h), as in docker-compose.yml, or haproxy (LB=haproxy).
 #   bench/stack.sh up      start what is not running, wait until each part answers, print URLs/pids
 #   bench/stack.sh down    stop everything it started (by pid file) and remove the state dir
 #   bench/stack.sh status  what is running
@@ -13,10 +14,11 @@
 #      ENGINE_ENV="NAME=value ..." adds settings to both engines (engine/config.h);
 #      PG_OPTS="-c name=value ..." adds PostgreSQL settings after the compose file's (experiments);
 #      PREALLOC_WAL=0 skips sql/server/prealloc_wal.sql on a new cluster (experiments);
-#      HAPROXY_CFG=path replaces bench/haproxy.cfg (experiments: another balance or timeout);
-#      UNIX_SOCKETS=1 puts haproxy and the engines on unix sockets in the state dir instead of TCP;
+#      LB=haproxy puts haproxy (bench/haproxy.cfg, TCP mode) where conn_balancer is (comparisons);
+#      HAPROXY_CFG=path replaces bench/haproxy.cfg (with LB=haproxy: another balance or timeout);
+#      UNIX_SOCKETS=1 (with LB=haproxy) puts haproxy and the engines on unix sockets instead of TCP;
 #      LIMITS=1 applies the challenge's resource rules without Docker (bench/limits.py): PostgreSQL
-#      with all its backends, each engine and haproxy each in a CPU cgroup with the quota their
+#      with all its backends, each engine and the balancer each in a CPU cgroup with the quota their
 #      docker-compose.yml service gets; the runner and the simulators stay outside. Either way a
 #      sampler records each component's peak memory (and throttling) in usage.json, which the
 #      scenario runner copies into its result.json together with limits.json.
@@ -30,6 +32,8 @@ PG_PORT=${PG_PORT:-5433}
 SIM=$BUILD/bench/processor/processor_sim
 FLOOR=$BUILD/bench/floor/floor_server
 ENGINE=$BUILD/payment_engine
+BALANCER=$BUILD/conn_balancer
+LB=${LB:-handoff}
 HAPROXY_CFG=${HAPROXY_CFG:-$REPO/bench/haproxy.cfg}
 MARKER=.payeng-stack  # only a directory carrying this file is ever deleted by `down`
 
@@ -67,7 +71,7 @@ components() {  # every pid-file name the stack may own, in start order
   for s in "${SIMS[@]}"; do set -- $s; echo "sim-$1"; done
   for e in "${ENGINES[@]}"; do set -- $e; echo "engine-$1"; done
   echo floor
-  echo haproxy
+  echo lb
   echo prometheus
   echo sampler
 }
@@ -153,22 +157,47 @@ start_engine() {  # instance port
     PAYMENT_PROCESSOR_URL_DEFAULT=http://127.0.0.1:8001 \
     PAYMENT_PROCESSOR_URL_FALLBACK=http://127.0.0.1:8002 \
     INSTANCE_ID="$id" ADMIN_TOKEN="${ADMIN_TOKEN:-123}" \
+    HANDOFF_SOCKET="$(handoff_socket "engine-$id")" \
     ${ENGINE_ENV:-} \
     "$ENGINE"
   wait_until 20 "$(pid_of "engine-$id")" engine_health_ok "$id" "$port" ||
     fail_with_log "engine $id" "$log"
 }
 
-start_floor() {  # the latency floor behind haproxy's frontend on :9998 (bench/latency.sh)
+# Where the balancer hands a component its clients (empty with haproxy, which connects instead).
+handoff_socket() { if [ "$LB" = handoff ]; then echo "$STATE/handoff-$1.sock"; fi; }
+
+start_floor() {  # the latency floor behind the balancer's frontend on :9998 (bench/latency.sh)
   port_busy 9003 && die "port 9003 is already in use by something else"
-  start_bg floor "$STATE/floor.log" "$FLOOR" --listen 127.0.0.1:9003
+  local handoff
+  handoff=$(handoff_socket floor)
+  start_bg floor "$STATE/floor.log" "$FLOOR" --listen 127.0.0.1:9003 ${handoff:+--handoff "$handoff"}
+}
+
+start_lb() {
+  local port
+  for port in 9999 9998; do  # the API, and the latency floor
+    port_busy $port && die "port $port is already in use by something else"
+  done
+  case "$LB" in
+    handoff) start_balancer ;;
+    haproxy) start_haproxy ;;
+    *) die "LB must be handoff or haproxy, not '$LB'" ;;
+  esac
+  echo "$LB" > "$STATE/lb.kind"  # which one ran, for the reports (final.sh, latency.sh)
+  wait_until 10 "$(pid_of lb)" http_ok "http://127.0.0.1:9999/health" 200 || fail_with_log "$LB" "$STATE/lb.log"
+}
+
+start_balancer() {  # as docker-compose.yml runs it; the floor's frontend only if the floor runs
+  [ "${UNIX_SOCKETS:-0}" = 1 ] && die "UNIX_SOCKETS=1 is for LB=haproxy (conn_balancer hands the engines their clients itself)"
+  local engines="" e
+  for e in "${ENGINES[@]}"; do set -- $e; engines+="${engines:+,}$(handoff_socket "engine-$1")"; done
+  local floor=()
+  [ -f "$STATE/floor.pid" ] && floor=(--frontend "127.0.0.1:9998=$(handoff_socket floor)")
+  start_bg lb "$STATE/lb.log" "$BALANCER" --frontend "127.0.0.1:9999=$engines" "${floor[@]}"
 }
 
 start_haproxy() {
-  local port
-  for port in 9999 9998; do  # the API, and the latency floor (bench/haproxy.cfg)
-    port_busy $port && die "port $port is already in use by something else"
-  done
   local cfg=$HAPROXY_CFG
   if [ "${UNIX_SOCKETS:-0}" = 1 ]; then  # the same configuration, servers on the engines' sockets
     cfg=$STATE/haproxy.cfg
@@ -176,9 +205,7 @@ start_haproxy() {
   fi
   haproxy -c -q -f "$cfg" || die "invalid $cfg"
   # -Ws keeps haproxy in the foreground as a single master we can track by pid.
-  start_bg haproxy "$STATE/haproxy.log" haproxy -Ws -f "$cfg"
-  wait_until 10 "$(pid_of haproxy)" http_ok "http://127.0.0.1:9999/health" 200 ||
-    fail_with_log "haproxy" "$STATE/haproxy.log"
+  start_bg lb "$STATE/lb.log" haproxy -Ws -f "$cfg"
 }
 
 start_prometheus() {
@@ -216,9 +243,9 @@ print_urls() {
   say "state dir $STATE (logs and pid files)"
   say "postgres    host=$STATE port=$PG_PORT dbname=postgres user=postgres (also 127.0.0.1:$PG_PORT)"
   for s in "${SIMS[@]}"; do set -- $s; say "$(printf '%-11s' "sim $1") http://127.0.0.1:$2  (fee $3, admin token ${ADMIN_TOKEN:-123})"; done
-  if [ -f "$STATE/haproxy.pid" ]; then
+  if [ -f "$STATE/lb.pid" ]; then
     for e in "${ENGINES[@]}"; do set -- $e; say "engine $1    http://127.0.0.1:$2"; done
-    say "api         http://127.0.0.1:9999  (haproxy)"
+    say "api         http://127.0.0.1:9999  ($([ "$LB" = handoff ] && echo conn_balancer || echo haproxy))"
   fi
   if [ -f "$STATE/prometheus.pid" ]; then say "prometheus  http://127.0.0.1:9090  (dashboards: deploy/grafana)"; fi
 }
@@ -246,7 +273,7 @@ cmd_up() {
   if [ -x "$ENGINE" ]; then
     for e in "${ENGINES[@]}"; do start_engine $e; done
     [ -x "$FLOOR" ] && start_floor
-    start_haproxy
+    start_lb
     if [ "${PROMETHEUS:-0}" = 1 ]; then start_prometheus; fi
     if [ "${LIMITS:-0}" = 1 ]; then
       [ "$(id -u)" -eq 0 ] || die "LIMITS=1 needs root (cgroups)"
@@ -282,7 +309,7 @@ cmd_down() {
   [ -f "$STATE/$MARKER" ] || die "$STATE is not a stack state dir; refusing to touch it"
   stop_pid sampler
   stop_pid prometheus
-  stop_pid haproxy
+  stop_pid lb
   stop_pid floor
   for e in "${ENGINES[@]}"; do set -- $e; stop_pid "engine-$1"; done
   for s in "${SIMS[@]}"; do set -- $s; stop_pid "sim-$1"; done

@@ -100,6 +100,42 @@ def publishes_9999(p):
 if not any(publishes_9999(p) for s in services.values() for p in ((s or {}).get("ports") or [])):
     errors.append("no service publishes port 9999")
 
+# conn_balancer hands clients over on unix sockets (net/balancer.h): whatever the publishing
+# service names after --frontend ...=, each engine must listen there (HANDOFF_SOCKET), in a volume
+# that both mount at the same place. A typo here would leave an engine without clients.
+def mounts(s):
+    out = {}
+    for v in (s or {}).get("volumes") or []:
+        if isinstance(v, dict):
+            out[str(v.get("target"))] = str(v.get("source"))
+        else:
+            parts = str(v).split(":")
+            if len(parts) >= 2:
+                out[parts[1]] = parts[0]
+    return out
+def volume_of(s, path):
+    best = None
+    for target, source in mounts(s).items():
+        if path.startswith(target.rstrip("/") + "/") and (best is None or len(target) > len(best[0])):
+            best = (target, source)
+    return best
+for name, s in services.items():
+    cmd = (s or {}).get("command") or []
+    cmd = cmd.split() if isinstance(cmd, str) else [str(a) for a in cmd]
+    if not any(a.endswith("conn_balancer") for a in cmd):
+        continue
+    socks = [p for i, a in enumerate(cmd[:-1]) if a == "--frontend" for p in cmd[i + 1].split("=", 1)[-1].split(",")]
+    engines = {str(((e or {}).get("environment") or {}).get("HANDOFF_SOCKET", "")): en for en, e in services.items()}
+    for sock in socks:
+        if sock not in engines:
+            errors.append(f"{name}: hands clients to {sock}, where no service's HANDOFF_SOCKET listens")
+        elif volume_of(s, sock) is None or volume_of(s, sock) != volume_of(services[engines[sock]], sock):
+            errors.append(f"{name} and {engines[sock]}: {sock} is not in a volume both mount at the same place")
+    for needed in ("api1", "api2"):
+        hs = str(((services.get(needed) or {}).get("environment") or {}).get("HANDOFF_SOCKET", ""))
+        if hs not in socks:
+            errors.append(f"{needed}: its HANDOFF_SOCKET ({hs or 'unset'}) is not among {name}'s backends")
+
 print(f"{'service':<10} {'cpus':>6} {'memory':>9}")
 for name, c, m in rows:
     print(f"{name:<10} {c:>6.2f} {m:>8.1f}M")
