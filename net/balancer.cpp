@@ -1,6 +1,5 @@
 #include "net/balancer.h"
 
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -15,6 +14,7 @@
 #include <system_error>
 
 #include "net/handoff.h"
+#include "net/listen.h"
 
 namespace net {
 
@@ -22,44 +22,6 @@ namespace {
 
 constexpr int kAcceptBatch = 64;
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);  // after EMFILE and the like
-
-int tcp_listener(const std::string& listen) {
-  size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) throw std::runtime_error("balancer: listen must be host:port, got '" + listen + "'");
-  std::string host = listen.substr(0, colon), port = listen.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  int rc = ::getaddrinfo(host.empty() || host == "*" ? nullptr : host.c_str(), port.c_str(), &hints, &res);
-  if (rc != 0) throw std::runtime_error("balancer: cannot resolve '" + host + "': " + gai_strerror(rc));
-  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    ::freeaddrinfo(res);
-    throw std::system_error(errno, std::generic_category(), "socket");
-  }
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(fd, res->ai_addr, res->ai_addrlen) != 0 || ::listen(fd, 4096) != 0) {
-    int e = errno;
-    ::freeaddrinfo(res);
-    ::close(fd);
-    throw std::system_error(e, std::generic_category(), "balancer: listen on " + listen);
-  }
-  ::freeaddrinfo(res);
-  return fd;
-}
-
-uint16_t bound_port(int fd) {
-  sockaddr_storage ss{};
-  socklen_t sl = sizeof ss;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) != 0) return 0;
-  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
-  return 0;
-}
 
 }  // namespace
 
@@ -89,7 +51,8 @@ Balancer::Balancer(EventLoop& loop, Options opts) : loop_(loop), opts_(std::move
     auto l = std::make_unique<Listener>();
     l->owner = this;
     try {
-      l->fd = tcp_listener(f.listen);
+      auto [host, port] = split_host_port(f.listen);
+      l->fd = tcp_listener(host, port, false);
     } catch (...) {
       for (auto& done : listeners_) ::close(done->fd);
       throw;

@@ -2,17 +2,14 @@
 
 #include "net/ascii.h"
 #include "net/handoff.h"
+#include "net/listen.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -64,8 +61,6 @@ std::string_view reason(int status) {
     default: return "Status";
   }
 }
-
-[[noreturn]] void throw_errno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
 
 }  // namespace
 
@@ -638,81 +633,6 @@ void Responder::send(int status, std::string body, std::string_view content_type
 // ---------------------------------------------------------------------------------------------
 // HttpServer
 
-namespace {
-
-int make_tcp_listener(const std::string& host, const std::string& port, bool reuseport) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  const char* h = (host.empty() || host == "*") ? nullptr : host.c_str();
-  int rc = ::getaddrinfo(h, port.c_str(), &hints, &res);
-  if (rc != 0) throw std::runtime_error("http_server: cannot resolve '" + host + "': " + gai_strerror(rc));
-  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    ::freeaddrinfo(res);
-    throw_errno("socket");
-  }
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (reuseport) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  if (::bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
-    int e = errno;
-    ::freeaddrinfo(res);
-    ::close(fd);
-    throw std::system_error(e, std::generic_category(), "bind " + host + ":" + port);
-  }
-  ::freeaddrinfo(res);
-  if (::listen(fd, 4096) != 0) {
-    int e = errno;
-    ::close(fd);
-    throw std::system_error(e, std::generic_category(), "listen");
-  }
-  return fd;
-}
-
-int make_unix_listener(const std::string& path) {
-  sockaddr_un addr{};
-  if (path.empty() || path.size() >= sizeof addr.sun_path)
-    throw std::runtime_error("http_server: bad unix socket path '" + path + "'");
-  struct stat st{};
-  if (::lstat(path.c_str(), &st) == 0) {
-    // Only a socket left by an earlier run is removed; anything else at that path is a mistake.
-    if (!S_ISSOCK(st.st_mode)) throw std::runtime_error("http_server: '" + path + "' exists and is not a socket");
-    ::unlink(path.c_str());
-  }
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw_errno("socket");
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    int e = errno;
-    ::close(fd);
-    throw std::system_error(e, std::generic_category(), "bind " + path);
-  }
-  // The peer is a load balancer in another container, under another user: connecting needs write
-  // permission on the socket file, which the umask would otherwise take away.
-  ::chmod(path.c_str(), 0666);
-  if (::listen(fd, 4096) != 0) {
-    int e = errno;
-    ::close(fd);
-    throw std::system_error(e, std::generic_category(), "listen");
-  }
-  return fd;
-}
-
-uint16_t bound_port(int fd) {
-  sockaddr_storage ss{};
-  socklen_t sl = sizeof ss;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) != 0) return 0;
-  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
-  return 0;
-}
-
-}  // namespace
-
 HttpServer::HttpServer(Options opts, Handler handler) : opts_(std::move(opts)), handler_(std::move(handler)) {
   if (opts_.threads < 1) opts_.threads = 1;
 }
@@ -728,20 +648,16 @@ void HttpServer::start() {
   int handoff_fd = -1;  // owned by the first loop from here on
   try {
     if (is_unix) {
-      shared_listen_fd_ = make_unix_listener(opts_.listen.substr(5));
+      shared_listen_fd_ = unix_listener(opts_.listen.substr(5));
     } else {
-      std::string l = opts_.listen;
-      size_t colon = l.rfind(':');
-      if (colon == std::string::npos) throw std::runtime_error("http_server: listen must be host:port, got '" + l + "'");
-      std::string host = l.substr(0, colon), port = l.substr(colon + 1);
-      if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+      auto [host, port] = split_host_port(opts_.listen);
       bool reuseport = opts_.threads > 1;
-      fds.push_back(make_tcp_listener(host, port, reuseport));
+      fds.push_back(tcp_listener(host, port, reuseport));
       port_ = bound_port(fds[0]);
       // Port 0 picked a free port: the other per-thread listeners must join that same one.
-      for (int i = 1; i < opts_.threads; ++i) fds.push_back(make_tcp_listener(host, std::to_string(port_), true));
+      for (int i = 1; i < opts_.threads; ++i) fds.push_back(tcp_listener(host, std::to_string(port_), true));
     }
-    if (!opts_.handoff.empty()) handoff_fd = make_unix_listener(opts_.handoff);
+    if (!opts_.handoff.empty()) handoff_fd = unix_listener(opts_.handoff);
   } catch (...) {
     for (int fd : fds) ::close(fd);
     if (shared_listen_fd_ >= 0) ::close(std::exchange(shared_listen_fd_, -1));
