@@ -75,6 +75,7 @@ struct HandoffPort : IoHandler {
   ServerWorker* w = nullptr;
   int fd = -1;
   bool is_listener = false;
+  bool paused = false;  // the listener, out of descriptors: off epoll for a while
   void on_io(uint32_t events) override;
 };
 
@@ -95,6 +96,7 @@ struct ServerWorker : IoHandler {
   size_t read_cap = 0;  // unparsed bytes a connection may hold before reading pauses
   int sweep_ms = 1000;
   bool draining = false;  // no new connections; each one closes after its next answer, or when idle
+  bool stopped = false;   // shutdown(): every connection closed, none taken any more
   // The first loop only, with Options::handoff: the balancer's sockets, and the loops that the
   // connections handed over on them are spread across (round robin, as accepts spread).
   std::vector<std::unique_ptr<HandoffPort>> handoff;
@@ -102,9 +104,9 @@ struct ServerWorker : IoHandler {
   size_t next_peer = 0;
 
   void on_io(uint32_t events) override;  // the listening socket
-  // A connected client socket, accepted or handed over; refused (closed) once draining, unless
-  // `even_draining`: it was handed to us before we said so.
-  void adopt(int fd, bool even_draining = false);
+  // A connected client socket, accepted or handed over. Taken even while draining: one handed
+  // over before the balancer saw us close is served (with Connection: close); refused once stopped.
+  void adopt(int fd);
   void take_handed(HandoffPort& p);      // reads every socket a balancer handed over on p
   void close_handoff();
   Responder responder(uint64_t conn_id, uint64_t req_no) const { return Responder(self, conn_id, req_no); }
@@ -459,8 +461,8 @@ void ServerWorker::on_io(uint32_t) {
   }
 }
 
-void ServerWorker::adopt(int fd, bool even_draining) {
-  if (draining && !even_draining) {
+void ServerWorker::adopt(int fd) {
+  if (stopped) {
     ::close(fd);
     return;
   }
@@ -487,7 +489,17 @@ void HandoffPort::on_io(uint32_t) {
     int c = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      return;  // EAGAIN; or out of descriptors, and the balancer's connect fails and is retried
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {  // out of descriptors: wait, do not spin on it
+        std::fprintf(stderr, "http_server: accept on the hand-over socket: %s; pausing 100 ms\n", std::strerror(errno));
+        w->loop.del_fd(fd);
+        HandoffPort* self = this;
+        paused = true;
+        w->loop.add_timer(std::chrono::milliseconds(100), [self] {
+          self->paused = false;
+          if (self->fd >= 0) self->w->loop.add_fd(self->fd, EPOLLIN, self);
+        });
+      }
+      return;
     }
     auto p = std::make_unique<HandoffPort>();
     p->w = w;
@@ -531,9 +543,9 @@ void ServerWorker::close_handoff() {
     if (!p->is_listener) {
       std::vector<int> fds;
       while (recv_fds(p->fd, fds) > 0) {}
-      for (int fd : fds) adopt(fd, true);
+      for (int fd : fds) adopt(fd);
     }
-    loop.del_fd(p->fd);
+    if (!p->paused) loop.del_fd(p->fd);
     ::close(p->fd);
     p->fd = -1;
   }
@@ -596,7 +608,7 @@ void ServerWorker::drain_sweep() {
 }
 
 void ServerWorker::shutdown() {
-  draining = true;  // a connection posted over from the first loop's handoff now is refused
+  stopped = true;  // a connection posted over from the first loop's hand-over now is refused
   if (listen_fd >= 0) {
     if (!accept_paused) loop.del_fd(listen_fd);
     if (owns_listen_fd) ::close(listen_fd);
