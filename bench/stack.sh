@@ -190,6 +190,7 @@ start_lb() {
 
 start_balancer() {  # as docker-compose.yml runs it; the floor's frontend only if the floor runs
   [ "${UNIX_SOCKETS:-0}" = 1 ] && die "UNIX_SOCKETS=1 is for LB=haproxy (conn_balancer hands the engines their clients itself)"
+  [ -x "$BALANCER" ] || die "$BALANCER not found: build first (cmake --build build)"
   local engines="" e
   for e in "${ENGINES[@]}"; do set -- $e; engines+="${engines:+,}$(handoff_socket "engine-$1")"; done
   local floor=()
