@@ -246,7 +246,7 @@ print_urls() {
   for s in "${SIMS[@]}"; do set -- $s; say "$(printf '%-11s' "sim $1") http://127.0.0.1:$2  (fee $3, admin token ${ADMIN_TOKEN:-123})"; done
   if [ -f "$STATE/lb.pid" ]; then
     for e in "${ENGINES[@]}"; do set -- $e; say "engine $1    http://127.0.0.1:$2"; done
-    say "api         http://127.0.0.1:9999  ($([ "$LB" = handoff ] && echo conn_balancer || echo haproxy))"
+    say "api         http://127.0.0.1:9999  ($(sed 's/^handoff$/conn_balancer/' "$STATE/lb.kind"))"
   fi
   if [ -f "$STATE/prometheus.pid" ]; then say "prometheus  http://127.0.0.1:9090  (dashboards: deploy/grafana)"; fi
 }

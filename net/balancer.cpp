@@ -21,7 +21,6 @@ namespace net {
 namespace {
 
 constexpr int kAcceptBatch = 64;
-constexpr auto kAcceptPause = std::chrono::milliseconds(100);  // after EMFILE and the like
 
 }  // namespace
 
@@ -107,6 +106,10 @@ void Balancer::connect(Backend& b) {
     return;
   }
   if (fd >= 0) ::close(fd);
+  retry_later(b);
+}
+
+void Balancer::retry_later(Backend& b) {
   Backend* bp = &b;
   b.retry_timer = loop_.add_timer(opts_.retry, [this, bp] { connect(*bp); });
 }
@@ -117,8 +120,7 @@ void Balancer::down(Backend& b) {
   ::close(b.fd);
   b.fd = -1;
   std::fprintf(stderr, "balancer: backend %s down\n", b.path.c_str());
-  Backend* bp = &b;
-  b.retry_timer = loop_.add_timer(opts_.retry, [this, bp] { connect(*bp); });
+  retry_later(b);
 }
 
 void Balancer::accept_from(Listener& l) {
@@ -129,17 +131,8 @@ void Balancer::accept_from(Listener& l) {
       continue;
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) {  // out of descriptors or memory: wait, do not spin
-      std::fprintf(stderr, "balancer: accept: %s; pausing accepts\n", std::strerror(errno));
-      loop_.del_fd(l.fd);
-      l.paused = true;
-      Listener* lp = &l;
-      l.pause_timer = loop_.add_timer(kAcceptPause, [this, lp] {
-        lp->pause_timer = 0;
-        lp->paused = false;
-        loop_.add_fd(lp->fd, EPOLLIN, lp);
-      });
-    }
+    if (errno != EAGAIN && errno != EWOULDBLOCK)  // out of descriptors or memory: wait, do not spin
+      l.pause_timer = pause_accepting(loop_, l.fd, EPOLLIN, &l, l.paused, "balancer");
     return;
   }
 }

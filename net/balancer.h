@@ -51,6 +51,7 @@ class Balancer {
   void hand(Listener& l, int client_fd);
   void connect(Backend& b);
   void down(Backend& b);
+  void retry_later(Backend& b);
 
   EventLoop& loop_;
   Options opts_;

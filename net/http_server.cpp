@@ -116,6 +116,7 @@ struct ServerWorker : IoHandler {
   void start_draining();
   void drain_sweep();
   void arm_listen();
+  uint32_t listen_events() const { return EPOLLIN | (exclusive ? EPOLLEXCLUSIVE : 0u); }
 };
 
 struct Conn : IoHandler {
@@ -442,14 +443,7 @@ void ServerWorker::on_io(uint32_t) {
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        // Out of descriptors: stop polling the listener briefly instead of spinning on it.
-        std::fprintf(stderr, "http_server: accept: %s; pausing accepts for 100 ms\n", std::strerror(errno));
-        loop.del_fd(listen_fd);
-        accept_paused = true;
-        loop.add_timer(std::chrono::milliseconds(100), [this] {
-          accept_paused = false;
-          if (listen_fd >= 0) arm_listen();
-        });
+        pause_accepting(loop, listen_fd, listen_events(), this, accept_paused, "http_server");
       }
       return;  // EAGAIN: another loop took it, or the queue is empty
     }
@@ -489,16 +483,8 @@ void HandoffPort::on_io(uint32_t) {
     int c = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {  // out of descriptors: wait, do not spin on it
-        std::fprintf(stderr, "http_server: accept on the hand-over socket: %s; pausing 100 ms\n", std::strerror(errno));
-        w->loop.del_fd(fd);
-        HandoffPort* self = this;
-        paused = true;
-        w->loop.add_timer(std::chrono::milliseconds(100), [self] {
-          self->paused = false;
-          if (self->fd >= 0) self->w->loop.add_fd(self->fd, EPOLLIN, self);
-        });
-      }
+      if (errno != EAGAIN && errno != EWOULDBLOCK)  // out of descriptors: wait, do not spin on it
+        pause_accepting(w->loop, fd, EPOLLIN, this, paused, "http_server (hand-over socket)");
       return;
     }
     auto p = std::make_unique<HandoffPort>();
@@ -551,9 +537,7 @@ void ServerWorker::close_handoff() {
   }
 }
 
-void ServerWorker::arm_listen() {
-  loop.add_fd(listen_fd, EPOLLIN | (exclusive ? EPOLLEXCLUSIVE : 0u), this);
-}
+void ServerWorker::arm_listen() { loop.add_fd(listen_fd, listen_events(), this); }
 
 void ServerWorker::deliver(uint64_t conn_id, uint64_t req_no, int status, std::string&& body,
                            std::string_view ctype) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <system_error>
@@ -92,6 +93,17 @@ uint16_t bound_port(int fd) {
   if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
   return 0;
+}
+
+EventLoop::TimerId pause_accepting(EventLoop& loop, const int& fd, uint32_t events, IoHandler* h, bool& paused,
+                                   const char* who) {
+  std::fprintf(stderr, "%s: accept: %s; pausing accepts for 100 ms\n", who, std::strerror(errno));
+  loop.del_fd(fd);
+  paused = true;
+  return loop.add_timer(std::chrono::milliseconds(100), [&loop, &fd, events, h, &paused] {
+    paused = false;
+    if (fd >= 0) loop.add_fd(fd, events, h);
+  });
 }
 
 }  // namespace net

@@ -1,12 +1,9 @@
 // net::Balancer and HttpServer's Options::handoff over real sockets: clients connect to the
 // balancer's TCP port and are answered by the servers it handed their sockets to.
 #include <doctest/doctest.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -74,12 +71,24 @@ struct RunningBalancer {
   }
 };
 
-// Who answered one request on a new connection through the balancer ("" if it was closed).
-std::string who(uint16_t port) {
-  RawClient c(port);
+// One request on c: the answer's body ("A 1234": the server's name and its loop), "" if closed.
+std::string ask(RawClient& c) {
   c.send(kGet);
   auto r = c.read_response();
-  return r.ok ? r.body.substr(0, r.body.find(' ')) : "";
+  return r.ok ? r.body : "";
+}
+
+// A new connection through the balancer, kept in `clients`, and what its first request got.
+std::string ask_new(std::vector<std::unique_ptr<RawClient>>& clients, uint16_t port) {
+  clients.push_back(std::make_unique<RawClient>(port));
+  return ask(*clients.back());
+}
+
+// Which server answered one request on a new connection through the balancer ("" if closed).
+std::string who(uint16_t port) {
+  RawClient c(port);
+  std::string body = ask(c);
+  return body.substr(0, body.find(' '));
 }
 
 // Repeats `probe` until it returns true or 3 s pass.
@@ -101,11 +110,9 @@ TEST_CASE("the balancer hands connections round robin and leaves the data path")
   std::vector<std::unique_ptr<RawClient>> clients;
   std::vector<std::string> first;
   for (int i = 0; i < 6; ++i) {
-    clients.push_back(std::make_unique<RawClient>(lb.port()));
-    clients.back()->send(kGet);
-    auto r = clients.back()->read_response();
-    REQUIRE(r.ok);
-    first.push_back(r.body.substr(0, 1));
+    std::string body = ask_new(clients, lb.port());
+    REQUIRE(!body.empty());
+    first.push_back(body.substr(0, 1));
   }
   CHECK(first == std::vector<std::string>{"A", "B", "A", "B", "A", "B"});
   CHECK(a->open_connections() == 3);
@@ -115,10 +122,9 @@ TEST_CASE("the balancer hands connections round robin and leaves the data path")
   lb.stop();
   for (int round = 0; round < 3; ++round)
     for (size_t i = 0; i < clients.size(); ++i) {
-      clients[i]->send(kGet);
-      auto r = clients[i]->read_response();
-      REQUIRE(r.ok);
-      CHECK(r.body.substr(0, 1) == first[i]);
+      std::string body = ask(*clients[i]);
+      REQUIRE(!body.empty());
+      CHECK(body.substr(0, 1) == first[i]);
     }
 }
 
@@ -128,8 +134,7 @@ TEST_CASE("a backend that goes away is skipped at once and taken back when it re
   auto b = named_server("B", pb);
   RunningBalancer lb({pa, pb});
   RawClient kept(lb.port());  // handed to A before B stops
-  kept.send(kGet);
-  REQUIRE(kept.read_response().body.substr(0, 1) == "A");
+  REQUIRE(ask(kept).substr(0, 1) == "A");
 
   b->stop();  // closes its hand-over socket: the balancer sees it go
   CHECK(eventually([&] {
@@ -145,8 +150,7 @@ TEST_CASE("a backend that goes away is skipped at once and taken back when it re
   std::set<std::string> seen;
   for (int i = 0; i < 4; ++i) seen.insert(who(lb.port()));
   CHECK(seen == std::set<std::string>{"A", "B"});
-  kept.send(kGet);  // A's connection was never disturbed
-  CHECK(kept.read_response().body.substr(0, 1) == "A");
+  CHECK(ask(kept).substr(0, 1) == "A");  // A's connection was never disturbed
 }
 
 TEST_CASE("a draining server serves what it was handed and the balancer moves on") {
@@ -154,19 +158,17 @@ TEST_CASE("a draining server serves what it was handed and the balancer moves on
   auto a = named_server("A", pa);
   auto b = named_server("B", pb);
   RunningBalancer lb({pa, pb});
-  RawClient onb(lb.port());
-  onb.send(kGet);
-  REQUIRE(onb.read_response().body.substr(0, 1) == "A");
   RawClient ona(lb.port());
-  ona.send(kGet);
-  REQUIRE(ona.read_response().body.substr(0, 1) == "B");
+  REQUIRE(ask(ona).substr(0, 1) == "A");
+  RawClient onb(lb.port());
+  REQUIRE(ask(onb).substr(0, 1) == "B");
   std::thread drainer([&] { b->drain(2s); });
   CHECK(eventually([&] {
     for (int i = 0; i < 4; ++i)
       if (who(lb.port()) != "A") return false;
     return true;
   }));
-  CHECK(closed_within(ona.fd(), 2000));  // B's idle client is let go, as a drain does
+  CHECK(closed_within(onb.fd(), 2000));  // B's idle client is let go, as a drain does
   drainer.join();
   CHECK(lb.refused() == 0);
 }
@@ -186,11 +188,9 @@ TEST_CASE("handed connections spread over a server's loops and count against its
   std::vector<std::unique_ptr<RawClient>> clients;
   std::set<std::string> loops;
   for (int i = 0; i < 4; ++i) {
-    clients.push_back(std::make_unique<RawClient>(lb.port()));
-    clients.back()->send(kGet);
-    auto r = clients.back()->read_response();
-    REQUIRE(r.ok);
-    loops.insert(r.body);
+    std::string body = ask_new(clients, lb.port());
+    REQUIRE(!body.empty());
+    loops.insert(body);
   }
   CHECK(loops.size() == 2);  // both loop threads answered
   CHECK(a->open_connections() == 4);
@@ -211,13 +211,7 @@ TEST_CASE("a bad frontend throws and a server's hand-over socket replaces a stal
     if (round == 0) {
       lb.stop();
       a.reset();
-      // A crashed server leaves its socket file behind: make one.
-      int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-      sockaddr_un addr{};
-      addr.sun_family = AF_UNIX;
-      std::memcpy(addr.sun_path, pa.data(), pa.size());
-      REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-      ::close(fd);
+      testsupport::leave_stale_unix_socket(pa);  // as a crashed server does
     }
   }
 }

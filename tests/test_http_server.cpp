@@ -348,12 +348,7 @@ TEST_CASE("listening on a unix socket replaces a stale one") {
     if (round == 0) {
       // Leave a stale socket file behind, as a crash would.
       srv.stop();
-      int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-      sockaddr_un a{};
-      a.sun_family = AF_UNIX;
-      std::memcpy(a.sun_path, path.data(), path.size());
-      REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-      ::close(fd);
+      testsupport::leave_stale_unix_socket(path);
     }
   }
   ::unlink(path.c_str());

@@ -115,6 +115,16 @@ class RawClient {
   std::string buf_;
 };
 
+// Leaves a socket file at `path` with nothing listening, as a crashed server does.
+inline void leave_stale_unix_socket(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::memcpy(a.sun_path, path.data(), path.size());
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  ::close(fd);
+}
+
 // True if the peer closed the connection within `ms` (EOF or reset); false if it is still open.
 inline bool closed_within(int fd, int ms) {
   pollfd p{fd, POLLIN, 0};
