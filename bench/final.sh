@@ -11,6 +11,10 @@
 #   tcp.txt       TCP retransmissions, timeouts and loss probes over the run (nstat, whole machine)
 #   vmstat.txt    vmstat every second of the run (disk writes, iowait, blocked processes, steal)
 #   wal_segments.txt  each WAL segment file's creation time (none should be created during a run)
+#   last_payments.txt the 20 payments whose processor answered last (or never): when each was
+#                 requested, how long until the database had it and until the answer reached us.
+#                 A lag at the end is payments answered but not yet held by a processor when the
+#                 runner read the totals: these are they, and this says how late they were.
 #   machine.txt   the load balancer (bench/stack.sh's LB), the host CPU model, the VM's boot time
 #                 and idle driver, and how fast the machine
 #                 was just before the run, on the idle stack: a SELECT 1 round trip and the cheapest
@@ -101,6 +105,13 @@ for k in $(seq "$RUNS"); do
                    round((wal_sync_time / greatest(wal_sync, 1))::numeric, 3) AS sync_mean_ms FROM pg_stat_wal"
     psql_q "SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = 'postgres'"
   } > "$out/pg_stats.txt"
+  psql_q "SELECT to_char(p.requested_at AT TIME ZONE 'UTC', 'HH24:MI:SS.MS') AS requested_utc,
+                 round((extract(epoch FROM p.received_at - p.requested_at) * 1000)::numeric, 2) AS in_db_after_ms,
+                 pp.processor,
+                 round((extract(epoch FROM pp.processed_at - p.requested_at) * 1000)::numeric, 2) AS answered_after_ms
+          FROM payments p LEFT JOIN processed_payments pp USING (correlation_id, requested_at)
+          ORDER BY pp.processed_at DESC NULLS FIRST LIMIT 20" > "$out/last_payments.txt" 2>&1 ||
+    echo "(query failed)" >> "$out/last_payments.txt"
   "$REPO/bench/stack.sh" down >/dev/null
   line=$(/usr/bin/python3 - "$out/result.json" "$out/machine.txt" <<'EOF'
 import json, re, sys
