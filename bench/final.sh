@@ -12,7 +12,8 @@
 #   vmstat.txt    vmstat every second of the run (disk writes, iowait, blocked processes, steal)
 #   wal_segments.txt  each WAL segment file's creation time (none should be created during a run)
 #   last_payments.txt the 20 payments whose processor answered last (or never): when each was
-#                 requested, how long until the database had it and until the answer reached us.
+#                 requested, how long until its row was inserted (received_at: before the commit's
+#                 flush) and until its processor's answer reached us (processed_at, whole ms).
 #                 A lag at the end is payments answered but not yet held by a processor when the
 #                 runner read the totals: these are they, and this says how late they were.
 #   machine.txt   the load balancer (bench/stack.sh's LB), the host CPU model, the VM's boot time
