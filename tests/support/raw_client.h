@@ -25,6 +25,15 @@ struct RawResponse {
 };
 
 // Blocking client socket with a receive timeout, so a server bug fails the test instead of hanging it.
+// The address of the unix socket at `path`, for connect() and bind().
+inline sockaddr_un unix_address(const std::string& path) {
+  sockaddr_un a{};
+  REQUIRE(path.size() < sizeof a.sun_path);
+  a.sun_family = AF_UNIX;
+  std::memcpy(a.sun_path, path.data(), path.size());
+  return a;
+}
+
 class RawClient {
  public:
   explicit RawClient(uint16_t port) {
@@ -38,9 +47,7 @@ class RawClient {
   }
   explicit RawClient(const std::string& unix_path) {
     fd_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::memcpy(a.sun_path, unix_path.data(), unix_path.size());
+    sockaddr_un a = unix_address(unix_path);
     REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
     init();
   }
@@ -118,9 +125,7 @@ class RawClient {
 // Leaves a socket file at `path` with nothing listening, as a crashed server does.
 inline void leave_stale_unix_socket(const std::string& path) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::memcpy(a.sun_path, path.data(), path.size());
+  sockaddr_un a = unix_address(path);
   REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
   ::close(fd);
 }
