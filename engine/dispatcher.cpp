@@ -160,7 +160,7 @@ void Dispatcher::send(Job& j, State as) {
                           std::string_view(amount, n), std::string_view(ts, 24));
   ProcessorState& ps = proc_[p];
   ++ps.in_flight;
-  uint64_t slot = in_flight_[p].push(loop_.now());
+  uint64_t slot = in_flight_[p].push(loop_->now());
   metrics().in_flight[p].store(ps.in_flight, std::memory_order_relaxed);
   // start_by: the request is never written after our lease may have passed to someone else.
   client_->request(endpoint_[p], "POST", "/payments", body, {}, cfg_.request_timeout, j.lease_until,
@@ -176,7 +176,7 @@ void Dispatcher::requeue(Job& j, std::chrono::milliseconds after) {
     ready_.push_back(j.payment.correlation_id);
     return;
   }
-  loop_.add_timer(after, [this, cid = j.payment.correlation_id, gen = j.gen] {
+  loop_->add_timer(after, [this, cid = j.payment.correlation_id, gen = j.gen] {
     if (Job* k = find(cid, gen); k && k->state == State::queued) {
       ready_.push_back(cid);
       pump();
@@ -187,7 +187,7 @@ void Dispatcher::requeue(Job& j, std::chrono::milliseconds after) {
 void Dispatcher::schedule_resend(Job& j, std::chrono::milliseconds after) {
   if (j.resend_scheduled) return;
   j.resend_scheduled = true;
-  loop_.add_timer(after, [this, cid = j.payment.correlation_id, gen = j.gen] {
+  loop_->add_timer(after, [this, cid = j.payment.correlation_id, gen = j.gen] {
     if (Job* k = find(cid, gen)) {
       k->resend_scheduled = false;
       transition(*k, {Ev::resend_due});
@@ -236,38 +236,51 @@ SteadyClock::time_point Dispatcher::InFlightLog::oldest() const {
 Dispatcher::Dispatcher(const Config& cfg) : cfg_(cfg) {
   policy_.max_latency = cfg.max_latency;
   for (int p = 0; p < 2; ++p) endpoint_[p] = net::Endpoint::parse(cfg.processor_url[p]);
-  net::HttpClient::Options opt;
-  opt.max_connections = static_cast<size_t>(cfg.processor_max_conns);
-  client_ = std::make_unique<net::HttpClient>(loop_, opt);
-  recorder_ = std::make_unique<Recorder>(loop_, cfg_);
-  recorder_->on_route = [this](const Recorder::Route& r, Recorder::Outcome o, SteadyClock::time_point t) {
-    on_route_result(r, o, t);
-  };
-  recorder_->on_renew = [this](const Recorder::Renew& r, Recorder::Outcome o, SteadyClock::time_point t) {
-    on_renew_result(r, o, t);
-  };
-  recorder_->on_record = [this](const Recorder::Record& r, Recorder::Outcome o) { on_record_result(r, o); };
-  recorder_->db().on_state = [this](bool up) { db_ready_ = up; };
-  reconciler_ = std::make_unique<Reconciler>(cfg_, loop_, recorder_->db(), *client_, endpoint_);
 }
 
 Dispatcher::~Dispatcher() {
-  if (thread_.joinable()) stop(std::chrono::milliseconds(0));
+  if (client_) {
+    // Not closed: main is unwinding an exception, and the loop may still run (its timers hold
+    // `this`) or be gone already. The process is ending: leave the connections to it.
+    (void)reconciler_.release();
+    (void)client_.release();
+    (void)recorder_.release();
+  }
   for (auto& t : resolver_)
     if (t.joinable()) t.join();
 }
 
-void Dispatcher::start() {
-  thread_ = std::thread([this] {
+void Dispatcher::start(net::EventLoop& loop) {
+  loop_ = &loop;
+  loop.run_and_wait([this] {
+    net::HttpClient::Options opt;
+    opt.max_connections = static_cast<size_t>(cfg_.processor_max_conns);
+    client_ = std::make_unique<net::HttpClient>(*loop_, opt);
+    recorder_ = std::make_unique<Recorder>(*loop_, cfg_);
+    recorder_->on_route = [this](const Recorder::Route& r, Recorder::Outcome o, SteadyClock::time_point t) {
+      on_route_result(r, o, t);
+    };
+    recorder_->on_renew = [this](const Recorder::Renew& r, Recorder::Outcome o, SteadyClock::time_point t) {
+      on_renew_result(r, o, t);
+    };
+    recorder_->on_record = [this](const Recorder::Record& r, Recorder::Outcome o) { on_record_result(r, o); };
+    recorder_->db().on_state = [this](bool up) { db_ready_ = up; };
+    reconciler_ = std::make_unique<Reconciler>(cfg_, *loop_, recorder_->db(), *client_, endpoint_);
     recorder_->start();
     publish_hint();  // the ingress routes its first payments with it
-    loop_.add_timer(cfg_.tick, [this] { tick(); });
-    loop_.run();
-    // On the loop thread, after the loop stopped: pending callbacks are dropped.
-    reconciler_.reset();
-    client_.reset();
-    recorder_.reset();
+    loop_->add_timer(cfg_.tick, [this] { tick(); });
   });
+  started_ = true;
+}
+
+void Dispatcher::close() {
+  // After the loop stopped, its timers and callbacks never run again: only the connections are
+  // left, and a resolver that may still post to the loop (which main destroys next).
+  for (auto& t : resolver_)
+    if (t.joinable()) t.join();
+  reconciler_.reset();
+  client_.reset();
+  recorder_.reset();
 }
 
 bool Dispatcher::busy() const {
@@ -288,15 +301,15 @@ void Dispatcher::release_all(bool only_queued) {
 }
 
 void Dispatcher::stop(std::chrono::milliseconds drain) {
-  if (!thread_.joinable()) return;
+  if (!started_.exchange(false)) return;
   // Queued payments go back to the queue now, so another instance takes them at once.
-  loop_.post([this] {
+  loop_->post([this] {
     stopping_ = true;
     release_all(true);
   });
   auto ask_busy = [this] {
     std::atomic<int> answer{-1};
-    loop_.post([&] { answer = busy() ? 1 : 0; });
+    loop_->post([&] { answer = busy() ? 1 : 0; });
     while (answer < 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     return answer == 1;
   };
@@ -304,16 +317,15 @@ void Dispatcher::stop(std::chrono::milliseconds drain) {
   while (SteadyClock::now() < deadline && ask_busy()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   // What is left (unknown outcomes, answers not back) is given back too: whoever takes it over
   // resolves it on its processor, counting the horizon from then.
-  loop_.post([this] { release_all(false); });
+  loop_->post([this] { release_all(false); });
   deadline = SteadyClock::now() + Config::dispatcher_release_wait;
   while (SteadyClock::now() < deadline && ask_busy()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  loop_.stop();
-  thread_.join();
 }
 
 void Dispatcher::reconcile(std::optional<int64_t> from_ms, std::optional<int64_t> to_ms, net::Responder r,
                            SteadyClock::time_point arrived) {
-  loop_.post([this, from_ms, to_ms, r = std::move(r), arrived]() mutable {
+  if (!started_) return r.send(503, R"({"error":"starting or stopping"})");
+  loop_->post([this, from_ms, to_ms, r = std::move(r), arrived]() mutable {
     if (reconciler_) reconciler_->on_demand(from_ms, to_ms, std::move(r), arrived);
   });
 }
@@ -350,7 +362,7 @@ Dispatcher::Job& Dispatcher::take(const PaymentRequest& p, int64_t requested_at_
 }
 
 void Dispatcher::submit(std::vector<Fresh> fresh) {
-  loop_.post([this, fresh = std::move(fresh)]() mutable {
+  loop_->post([this, fresh = std::move(fresh)]() mutable {
     for (auto& f : fresh) {
       if (stopping_ || jobs_.count(f.payment.correlation_id)) {
         // Stopping: the lease runs out and another instance adopts it. (A payment cannot be fresh twice.)
@@ -367,7 +379,7 @@ void Dispatcher::submit(std::vector<Fresh> fresh) {
 
 Decision Dispatcher::decide() {
   for (int p = 0; p < 2; ++p) proc_[p].oldest_in_flight = in_flight_[p].oldest();
-  return route(proc_[kDefault], proc_[kFallback], policy_, loop_.now());
+  return route(proc_[kDefault], proc_[kFallback], policy_, loop_->now());
 }
 
 void Dispatcher::publish_hint() {
@@ -377,7 +389,7 @@ void Dispatcher::publish_hint() {
 
 void Dispatcher::pump() {
   if (!stopping_) {
-    auto now = loop_.now();
+    auto now = loop_->now();
     while (!ready_.empty()) {
       Job* j = find(ready_.front(), 0);
       if (!j || j->state != State::queued) {
@@ -416,7 +428,7 @@ void Dispatcher::pump() {
 
 void Dispatcher::on_post_result(const CorrelationId& cid, uint32_t gen, Processor p, bool probe,
                                 net::ClientResult&& r) {
-  auto now = loop_.now();
+  auto now = loop_->now();
   ProcessorState& ps = proc_[p];
   --ps.in_flight;
   metrics().in_flight[p].store(ps.in_flight, std::memory_order_relaxed);
@@ -468,7 +480,7 @@ void Dispatcher::on_lookup_result(const CorrelationId& cid, uint32_t gen, net::C
       // One requestedAt per payment: the processor must hold ours. Its own is what its summary uses.
       if (*req != j->requested_at_ms)
         log_event("error", "processor holds another requestedAt than ours", fmt::format("{} {} {}", to_view(cid), *req, j->requested_at_ms));
-      transition(*j, {Ev::stored, j->processor, loop_.now(), *req, now_epoch_ms()});
+      transition(*j, {Ev::stored, j->processor, loop_->now(), *req, now_epoch_ms()});
       pump();
       return;
     }
@@ -531,9 +543,9 @@ void Dispatcher::note_connect_failure(Processor p) {
   // A processor that keeps refusing connections may have moved (a container restarted with a new
   // address): resolve its host name again, off the loop, at most every Config::resolve_every.
   if (++connect_failures_[p] < Config::resolve_after_refusals || resolving_[p] ||
-      loop_.now() - last_resolve_[p] < Config::resolve_every)
+      loop_->now() - last_resolve_[p] < Config::resolve_every)
     return;
-  last_resolve_[p] = loop_.now();
+  last_resolve_[p] = loop_->now();
   if (resolver_[p].joinable()) resolver_[p].join();  // finished: resolving_ is false
   resolving_[p] = true;
   resolver_[p] = std::thread([this, p, url = cfg_.processor_url[p]] {
@@ -543,7 +555,7 @@ void Dispatcher::note_connect_failure(Processor p) {
     } catch (const std::exception& e) {
       log_event("warn", "processor address not resolved", e.what());
     }
-    loop_.post([this, p, ep = std::move(ep)] {
+    loop_->post([this, p, ep = std::move(ep)] {
       resolving_[p] = false;
       if (!ep || ep->pool_key == endpoint_[p].pool_key) return;
       log_event("info", "processor address changed", fmt::format("{} {}", processor_name(p), cfg_.processor_url[p]));

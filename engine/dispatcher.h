@@ -1,6 +1,7 @@
-// The dispatcher owns every payment this instance is processing, on ONE event-loop thread (no
-// locks around payment state), and moves each through explicit states, in ONE function,
-// Dispatcher::transition (dispatcher.cpp), where a reviewer can check exactly-once:
+// The dispatcher owns every payment this instance is processing, on ONE event-loop thread (the
+// HTTP server's first, see start(); no locks around payment state), and moves each through
+// explicit states, in ONE function, Dispatcher::transition (dispatcher.cpp), where a reviewer can
+// check exactly-once:
 //
 //   queued ──route to X──> routing(X) ──route written──> in_flight(X) ──200/422──> recording ──> done
 //     ^  │                                                  │  │
@@ -53,10 +54,17 @@ class Dispatcher {
  public:
   explicit Dispatcher(const Config& cfg);
   ~Dispatcher();
-  void start();
-  // Graceful: stops taking work, gives queued payments back to the queue at once, waits up to
-  // `drain` for answers still due and their records, then gives back whatever is left.
+  // Runs on `loop` (running, not the calling thread): the engine's HTTP loop, where the ingress
+  // commits, so that a payment's first send leaves in the same loop round as its 2XX, with no
+  // other thread to wake in between. A client that reads the processors' totals the moment its
+  // last 2XX arrives (the load test's end) then finds that payment held (bench/README.md).
+  void start(net::EventLoop& loop);
+  // Graceful, while the loop still runs: stops taking work, gives queued payments back to the
+  // queue at once, waits up to `drain` for answers still due and their records, then gives back
+  // whatever is left.
   void stop(std::chrono::milliseconds drain);
+  // Once the loop has stopped (and before it is destroyed): closes the connections.
+  void close();
 
   // Thread-safe, for the ingress.
   int reserve(int n);  // room for up to n more payments in memory; returns how many slots it got
@@ -142,14 +150,14 @@ class Dispatcher {
 
   const Config& cfg_;
   RoutingPolicy policy_;
-  net::EventLoop loop_;
+  net::EventLoop* loop_ = nullptr;  // set by start()
   std::unique_ptr<net::HttpClient> client_;
   net::Endpoint endpoint_[2];
   std::unique_ptr<Recorder> recorder_;
   std::unique_ptr<Reconciler> reconciler_;
-  std::thread thread_;
 
   // Thread-safe state.
+  std::atomic<bool> started_{false};
   std::atomic<int64_t> owned_{0};  // jobs + reserved slots
   std::atomic<int> route_hint_{-1};
   std::atomic<bool> db_ready_{false};

@@ -195,8 +195,8 @@ void Ingress::on_committed(LoopState& st, std::shared_ptr<Batch> b, net::PgReply
   }
   switch (r.status) {
     case net::PgStatus::ok: {
-      // The answers go out first, then the dispatcher gets the new payments: waking its thread
-      // first put that wake-up (and, when it took this core, its work) before every answer.
+      // The answers go out first, then the dispatcher gets the new payments: on this loop (the
+      // first one; see Dispatcher::start) its sends leave after this round's answers.
       std::vector<Fresh> fresh;
       const auto lease_until = b->sent + cfg_.lease - cfg_.lease_margin();
       for (int row = 0; row < r.result.rows(); ++row) {  // one per payment created: its message

@@ -18,7 +18,7 @@
 namespace engine {
 
 void Dispatcher::tick() {
-  const auto now = loop_.now();
+  const auto now = loop_->now();
   renew_leases();
   if (!stopping_) {
     if (now - last_health_ >= Config::gauges_every && health_in_flight_ == 0) {
@@ -46,7 +46,7 @@ void Dispatcher::tick() {
                            if (r.status != net::PgStatus::ok) log_event("warn", "partition maintenance failed", r.error);
                          });
   }
-  loop_.add_timer(cfg_.tick, [this] { tick(); });
+  loop_->add_timer(cfg_.tick, [this] { tick(); });
 }
 
 void Dispatcher::renew_leases() {
@@ -71,7 +71,7 @@ void Dispatcher::claim() {
       issued + cfg_.db_statement_timeout,
       [this, room, issued](net::PgReply&& r) {
         claim_in_flight_ = false;
-        last_claim_ = loop_.now();
+        last_claim_ = loop_->now();
         if (r.status != net::PgStatus::ok) {
           unreserve(room);
           return;
@@ -137,7 +137,7 @@ void Dispatcher::read_health() {
   recorder_->db().exec(store::kReadHealth, {}, SteadyClock::now() + cfg_.db_statement_timeout,
                        [this](net::PgReply&& r) {
                          if (r.status != net::PgStatus::ok) return;
-                         const auto now = loop_.now();
+                         const auto now = loop_->now();
                          for (int i = 0; i < r.result.rows(); ++i) {
                            const auto p = r.result.int64(i, 0);
                            if ((p != 0 && p != 1) || !r.result.boolean(i, 3)) continue;  // never reported
@@ -159,7 +159,7 @@ void Dispatcher::publish_gauges() {
   m.waiting.store(static_cast<int64_t>(ready_.size()), std::memory_order_relaxed);
   m.recorder_backlog.store(static_cast<int64_t>(recorder_->backlog()), std::memory_order_relaxed);
   m.db_reconnects.store(static_cast<int64_t>(recorder_->db().reconnects()), std::memory_order_relaxed);
-  const auto now = loop_.now();
+  const auto now = loop_->now();
   for (int p = 0; p < 2; ++p) m.circuit[p].store(circuit_state(proc_[p], now), std::memory_order_relaxed);
   if (now - last_queue_gauges_ < Config::queue_gauges_interval(m.queue_depth.load(std::memory_order_relaxed))) return;
   last_queue_gauges_ = now;

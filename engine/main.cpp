@@ -65,8 +65,8 @@ int main() {
                                     dispatcher.database_ready();
                            }));
     metrics().http_open_connections = [&server] { return static_cast<int64_t>(server.open_connections()); };
-    dispatcher.start();
     server.start();
+    dispatcher.start(server.loop(0));
     ingress.start(server);
     summary.start(server);
     log_event("info", "payment engine started", cfg.listen_addr);
@@ -81,9 +81,10 @@ int main() {
     if (!server.drain(Config::http_drain)) log_event("warn", "connections still open after the drain");
     ingress.stop(server);
     summary.stop(server);
+    dispatcher.stop(Config::dispatcher_drain);  // on the server's loop: before it stops
     server.stop();
+    dispatcher.close();
     metrics().http_open_connections = nullptr;
-    dispatcher.stop(Config::dispatcher_drain);
     log_event("info", "stopped");
     return 0;
   } catch (const std::exception& e) {
