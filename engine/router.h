@@ -35,7 +35,7 @@ struct RoutingPolicy {
   ms health_fresh_for{12000};  // a health result older than this is ignored
 };
 
-// What one dispatcher knows about one processor. Mutated only on the dispatcher thread.
+// What one dispatcher knows about one processor. Mutated only on the dispatcher's loop thread.
 struct ProcessorState {
   // From the shared health check.
   bool health_known = false;
