@@ -324,7 +324,10 @@ void Dispatcher::stop(std::chrono::milliseconds drain) {
 
 void Dispatcher::reconcile(std::optional<int64_t> from_ms, std::optional<int64_t> to_ms, net::Responder r,
                            SteadyClock::time_point arrived) {
-  if (!started_) return r.send(503, R"({"error":"starting or stopping"})");
+  if (!started_) {  // not on a loop (yet, or any more): nothing would ever answer
+    r.send(503, R"({"error":"starting or stopping"})");
+    return count_request(kReconcile, 503, arrived);
+  }
   loop_->post([this, from_ms, to_ms, r = std::move(r), arrived]() mutable {
     if (reconciler_) reconciler_->on_demand(from_ms, to_ms, std::move(r), arrived);
   });

@@ -56,8 +56,8 @@ class Dispatcher {
   ~Dispatcher();
   // Runs on `loop` (running, not the calling thread): the engine's HTTP loop, where the ingress
   // commits, so that a payment's first send leaves in the same loop round as its 2XX, with no
-  // other thread to wake in between. A client that reads the processors' totals the moment its
-  // last 2XX arrives (the load test's end) then finds that payment held (bench/README.md).
+  // other thread to wake in between: the load test, which reads the processors' totals the
+  // moment its last 2XX arrives, then rarely finds a payment not yet held (bench/README.md).
   void start(net::EventLoop& loop);
   // Graceful, while the loop still runs: stops taking work, gives queued payments back to the
   // queue at once, waits up to `drain` for answers still due and their records, then gives back
