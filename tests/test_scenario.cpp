@@ -212,6 +212,8 @@ TEST_CASE("smoke run in direct mode against two simulators") {
   int64_t over = 0;
   for (const auto& s : r.seconds) over += s.over_run_p99;
   CHECK(over <= r.successes / 100 + 1);
-  CHECK(over >= 1);  // the slowest POST, unless it ties with the next to the microsecond
+  // The seconds count POSTs; the run's p99 is over every request, the checker's GETs too, and
+  // here (~40 POSTs) the two slowest may be GETs: then no POST is over it.
+  CHECK((over >= 1) == (r.post.max > r.all_ok.p99));
   CHECK(chart_svg(r).find("<svg") == 0);
 }
