@@ -58,7 +58,7 @@ struct Config {
   std::chrono::milliseconds unknown_horizon{20000};     // UNKNOWN_HORIZON_MS: a 404 after this is conclusive
   std::chrono::milliseconds health_interval{5100};      // HEALTH_CHECK_INTERVAL_MS: processors allow 1 call / 5 s
   std::chrono::milliseconds tick{200};                  // JANITOR_TICK_MS: health, leases, adoption
-  std::chrono::milliseconds recorder_gather{20};        // RECORDER_GATHER_MS: batch the dispatcher's records (fewer statements)
+  std::chrono::milliseconds recorder_gather{20};        // RECORDER_GATHER_MS: at most one record statement per window (the first after a quiet spell at once)
   std::chrono::milliseconds reconcile_interval{60000};  // RECONCILE_INTERVAL_MS: window compared with the processors; 0: off
   std::chrono::milliseconds reconcile_delay{60000};     // RECONCILE_DELAY_MS: the window ends this long ago (all settled)
 

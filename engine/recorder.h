@@ -83,6 +83,7 @@ class Recorder {
   };
   void flush_routes();
   void flush_renewals(Batch<Renew>& b, std::chrono::milliseconds vt);
+  void schedule_records();
   void flush_records();
   void flush_marks();
   net::Clock::time_point deadline() const;
@@ -100,6 +101,7 @@ class Recorder {
   };
   Batch<Mark> marks_;
   bool record_timer_ = false;
+  net::Clock::time_point last_records_{};  // when the last record statement was sent
   int record_failures_ = 0;
 };
 

@@ -70,3 +70,27 @@ TEST_CASE("an id never accepted is 404 and a malformed one 400") {
   CHECK(code == 400);
   CHECK(body.find(R"("field":"correlationId")") != std::string::npos);
 }
+
+TEST_CASE("a lone answer is recorded at once and the answers right after it are gathered") {
+  // At most one record statement per RECORDER_GATHER_MS, the first after a quiet spell at once:
+  // gathered after it instead, a record at a low rate lands in some later accept's commit.
+  Stack s(Stack::Env{{"RECORDER_GATHER_MS", "1000"}});
+  auto recorded = [&] { return s.db_count("SELECT count(*) FROM processed_payments"); };
+  auto wait_held = [&](const std::string& cid) {
+    for (int i = 0; i < 500 && Stack::lookup(s.def, cid) != 200; ++i) std::this_thread::sleep_for(10ms);
+    return Stack::lookup(s.def, cid) == 200;
+  };
+  REQUIRE(s.post(test_uuid(1), "20.05") == 202);
+  REQUIRE(wait_held(test_uuid(1)));
+  const auto held = std::chrono::steady_clock::now();
+  while (recorded() < 1 && std::chrono::steady_clock::now() - held < 10s) std::this_thread::sleep_for(10ms);
+  CHECK(recorded() == 1);
+  CHECK(std::chrono::steady_clock::now() - held < 500ms);  // not after the 1 s window
+
+  REQUIRE(s.post(test_uuid(2), "1.00") == 202);
+  REQUIRE(wait_held(test_uuid(2)));
+  std::this_thread::sleep_for(100ms);
+  CHECK(recorded() == 1);  // inside the window opened by the first record: gathered, not yet written
+  CHECK(s.wait_processed(2));
+  CHECK(recorded() == 2);
+}
