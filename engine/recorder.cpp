@@ -163,8 +163,12 @@ void Recorder::schedule_records() {
   // it slows by ~0.15 ms at low rates (bench/README.md, "The recorder writes at once when quiet").
   const auto wait = last_records_ + cfg_.recorder_gather - net::Clock::now();
   if (wait <= net::Clock::duration::zero()) return flush_records();
+  flush_records_after(std::chrono::ceil<std::chrono::milliseconds>(wait));
+}
+
+void Recorder::flush_records_after(std::chrono::milliseconds after) {
   record_timer_ = true;
-  loop_.add_timer(std::chrono::ceil<std::chrono::milliseconds>(wait), [this] {
+  loop_.add_timer(after, [this] {
     record_timer_ = false;
     flush_records();
   });
@@ -194,12 +198,7 @@ void Recorder::flush_records() {
           // Idempotent: whether or not it committed, the same write again settles it.
           count_db_error(rep, "records");
           records_.pending.insert(records_.pending.begin(), items.begin(), items.end());
-          auto backoff = Config::record_retry.after(record_failures_++);
-          record_timer_ = true;
-          loop_.add_timer(backoff, [this] {
-            record_timer_ = false;
-            flush_records();
-          });
+          flush_records_after(Config::record_retry.after(record_failures_++));
           return;
         }
         record_failures_ = 0;

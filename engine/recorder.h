@@ -84,6 +84,7 @@ class Recorder {
   void flush_routes();
   void flush_renewals(Batch<Renew>& b, std::chrono::milliseconds vt);
   void schedule_records();
+  void flush_records_after(std::chrono::milliseconds after);  // one timer at a time: record_timer_
   void flush_records();
   void flush_marks();
   net::Clock::time_point deadline() const;
