@@ -10,61 +10,21 @@ bench/final.sh does start/stop/report around the runner with FSYNC_TRACE=1 (trac
 The trace costs: one traced run gave p99 4.06 ms against 3.0-3.2 untraced in the same hour, so
 trace a diagnostic run, never a quoted one.
 """
-import gzip
-import os
-import re
-import subprocess
 import sys
 from collections import Counter
 
-T = "/sys/kernel/tracing"
+import ftrace
+
 EVENTS = ["syscalls/sys_enter_fdatasync", "syscalls/sys_exit_fdatasync",
           "block/block_rq_issue", "block/block_rq_complete"]
 BUFFER_KB = 98304  # per CPU: a final run's ~70,000 fsyncs and their ~170,000 requests fit
-DEFAULT_BUFFER_KB = 1408  # what this kernel had before the first start; stop() puts it back
-
-
-def put(path, value):
-    with open(os.path.join(T, path), "w") as f:
-        f.write(str(value))
-
-
-def start():
-    if not os.path.exists(os.path.join(T, "trace")):
-        subprocess.run(["mount", "-t", "tracefs", "nodev", T], check=True)
-    put("tracing_on", 0)
-    put("trace", "")
-    put("buffer_size_kb", BUFFER_KB)
-    for e in EVENTS:
-        put(f"events/{e}/enable", 1)
-    put("tracing_on", 1)
-
-
-def stop(out):
-    put("tracing_on", 0)
-    with open(os.path.join(T, "trace"), "rb") as src, gzip.open(out, "wb") as dst:
-        while chunk := src.read(1 << 20):
-            dst.write(chunk)
-    for e in EVENTS:
-        put(f"events/{e}/enable", 0)
-    put("trace", "")
-    put("buffer_size_kb", DEFAULT_BUFFER_KB)
-
-
-LINE = re.compile(r"^\s*(.+?)-(\d+)\s+\[(\d+)\]\s+\S+\s+(\d+\.\d+): (\w+)(.*)$")
 
 
 def calls_of(path):
     """Each fdatasync: start, end, and the block requests issued and completed meanwhile (PostgreSQL
     flushes under WALWriteLock, so no two of its fdatasyncs overlap and these are its own)."""
-    events = []
-    with gzip.open(path, "rt", errors="replace") as f:
-        for line in f:
-            m = LINE.match(line)
-            if m:
-                events.append((float(m.group(4)), m.group(1).strip(), int(m.group(2)), int(m.group(3)),
-                               m.group(5), m.group(6).lstrip(":").split()))
-    events.sort(key=lambda e: e[0])
+    events = [(ts, comm, pid, cpu, name, rest.lstrip(":").split())
+              for ts, comm, pid, cpu, name, rest in ftrace.events_of(path)]
     calls, cur = [], None
     for ts, comm, pid, cpu, name, args in events:
         if name == "sys_fdatasync":
@@ -130,9 +90,9 @@ def main():
         sys.exit(__doc__)
     cmd = sys.argv[1]
     if cmd == "start":
-        start()
+        ftrace.start(EVENTS, BUFFER_KB)
     elif cmd == "stop" and len(sys.argv) == 3:
-        stop(sys.argv[2])
+        ftrace.stop(EVENTS, sys.argv[2])
     elif cmd == "report" and len(sys.argv) == 3:
         report(sys.argv[2])
     else:
