@@ -45,9 +45,9 @@ def record(seconds, path):
 
 
 def parse(path):
-    """(microseconds, comm, event, rest without its leading ":", "(" or " ") per traced line."""
-    return [(ts * 1e6, comm, name, rest.lstrip(":( "))
-            for ts, comm, _, _, name, rest in ftrace.events_of(path)]
+    """(microseconds, comm, event, rest without its leading ":", "(" or " ", pid) per traced line."""
+    return [(ts * 1e6, comm, name, rest.lstrip(":( "), pid)
+            for ts, comm, pid, _, name, rest in ftrace.events_of(path)]
 
 
 def is_exit_with_data(e):
@@ -82,9 +82,12 @@ def split(events):
 
         t0 = w[0][0]
         read = first(lambda x: x[1] == "postgres" and x[2] == "sys_recvfrom" and is_exit_with_data(x), t0)
-        wal = read and first(lambda x: x[1] == "postgres" and x[2] == "sys_pwrite64" and x[3].startswith("fd"), read[0])
-        synced = wal and first(lambda x: x[1] == "postgres" and x[2] == "sys_fdatasync" and x[3].startswith("->"), wal[0])
-        sent = synced and first(lambda x: x[1] == "postgres" and x[2] == "sys_sendto" and x[3].startswith("fd"), synced[0])
+        if not read:
+            continue
+        backend = read[4]  # the rest of the commit is this process's (not another backend's flush)
+        wal = first(lambda x: x[4] == backend and x[2] == "sys_pwrite64" and x[3].startswith("fd"), read[0])
+        synced = wal and first(lambda x: x[4] == backend and x[2] == "sys_fdatasync" and x[3].startswith("->"), wal[0])
+        sent = synced and first(lambda x: x[4] == backend and x[2] == "sys_sendto" and x[3].startswith("fd"), synced[0])
         answer = sent and first(lambda x: x[1] == "payment_engine" and x[2] == "sched_waking" and "comm=wrk " in x[3], sent[0])
         on_cpu = answer and first(lambda x: x[2] == "sched_switch" and "next_comm=wrk " in x[3], answer[0])
         if not (answer and on_cpu):
