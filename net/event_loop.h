@@ -7,7 +7,6 @@
 #include <functional>
 #include <mutex>
 #include <queue>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -48,7 +47,8 @@ class EventLoop {
   TimerId add_timer(std::chrono::milliseconds after, std::function<void()> fn);
   void cancel_timer(TimerId id);  // no-op if already fired or cancelled
 
-  bool in_loop_thread() const { return std::this_thread::get_id() == owner_; }
+  // True on the thread inside this loop's run(), and only there (any thread may ask).
+  bool in_loop_thread() const;
   // Cached at the start of each iteration: cheap, and what timers are measured against.
   Clock::time_point now() const { return now_; }
 
@@ -64,7 +64,6 @@ class EventLoop {
   int epfd_ = -1;
   int wakefd_ = -1;  // eventfd: wakes epoll_wait for post()/stop()
   bool stopping_ = false;
-  std::thread::id owner_;
   Clock::time_point now_;
 
   std::mutex posted_mu_;
