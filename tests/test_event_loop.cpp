@@ -1,6 +1,6 @@
 // net::EventLoop's post(): what it promises, whichever thread posts. A post from the loop's own
 // thread writes no wake-up (run() looks at the posted functions before it waits); these check
-// that nothing posted is then left waiting for an unrelated event or timer.
+// that nothing posted is then left waiting for an unrelated event or timer (run_loop's guard).
 #include <doctest/doctest.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -11,25 +11,11 @@
 #include <vector>
 
 #include "net/event_loop.h"
+#include "tests/support/run_loop.h"
 
 using namespace std::chrono_literals;
 
-namespace {
-
-// Runs loop on this thread until it is stopped; true if the guard timer had to stop it. Nothing
-// here waits for anything: a post left sleeping would sleep until the guard, 10 s later.
-bool run_guarded(net::EventLoop& loop) {
-  bool expired = false;
-  auto guard = loop.add_timer(10s, [&] {
-    expired = true;
-    loop.stop();
-  });
-  loop.run();
-  loop.cancel_timer(guard);
-  return expired;
-}
-
-}  // namespace
+using testsupport::run_loop;  // fails the test if its 10 s guard has to stop the loop
 
 TEST_CASE("posts from the loop's own thread run in order, each in a later round") {
   net::EventLoop loop;
@@ -45,7 +31,7 @@ TEST_CASE("posts from the loop's own thread run in order, each in a later round"
     });
     order.push_back(2);  // the post above ran after this function, not inside it
   });
-  CHECK_FALSE(run_guarded(loop));
+  run_loop(loop);
   CHECK(order == std::vector<int>{1, 2, 3, 4});
 }
 
@@ -73,7 +59,7 @@ TEST_CASE("a post from an I/O handler runs although no other event follows") {
     std::this_thread::sleep_for(50ms);  // the loop is asleep in epoll_wait by then
     [[maybe_unused]] auto n = write(fds[1], "x", 1);
   });
-  CHECK_FALSE(run_guarded(loop));
+  run_loop(loop);
   writer.join();
   CHECK(reader.ran);
   loop.del_fd(fds[0]);
@@ -101,7 +87,7 @@ TEST_CASE("a post from a thread running another loop wakes this one") {
       });
     });
   });
-  CHECK_FALSE(run_guarded(b));
+  run_loop(b);
   CHECK(ran);
   a.stop();
   other.join();
@@ -117,7 +103,7 @@ TEST_CASE("a post from a plain thread wakes the loop") {
       loop.stop();
     });
   });
-  CHECK_FALSE(run_guarded(loop));
+  run_loop(loop);
   poster.join();
   CHECK(ran);
 }

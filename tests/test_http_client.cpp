@@ -21,24 +21,14 @@
 
 #include "net/event_loop.h"
 #include "net/http_client.h"
+#include "tests/support/run_loop.h"
 
 using namespace std::chrono_literals;
 using net::ClientError;
 using net::ClientResult;
+using testsupport::run_loop;
 
 namespace {
-
-// Runs the client's loop on the test thread until a callback calls loop.stop().
-void run_loop(net::EventLoop& loop, std::chrono::milliseconds limit = 10s) {
-  bool expired = false;
-  auto t = loop.add_timer(limit, [&] {
-    expired = true;
-    loop.stop();
-  });
-  loop.run();
-  loop.cancel_timer(t);
-  CHECK_FALSE(expired);
-}
 
 std::string url_of(int port) { return "http://127.0.0.1:" + std::to_string(port); }
 
