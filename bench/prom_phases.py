@@ -2,7 +2,8 @@
 """prom_phases.py BEFORE AFTER: the engine's POST phases between two scrapes of both engines.
 
 Prints one line per phase, "name p50_ms p99_ms count", from the difference of the cumulative
-histogram buckets (payments_ingress_phase_seconds by phase, and http_request_duration_seconds of
+histogram buckets (payments_ingress_phase_seconds by phase: socket, the wait before the engine
+reads the request, then queued, commit and answered; and http_request_duration_seconds of
 POST /payments as "total"), interpolating linearly inside a bucket.
 """
 import re
@@ -49,7 +50,7 @@ def quantile(cum, q):
 
 def main():
     before, after = buckets(sys.argv[1]), buckets(sys.argv[2])
-    for key in ("queued", "commit", "answered", "total"):
+    for key in ("socket", "queued", "commit", "answered", "total"):
         if key not in after:
             continue
         cum = {le: after[key][le] - before.get(key, {}).get(le, 0) for le in after[key]}

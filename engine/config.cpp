@@ -54,6 +54,7 @@ Config Config::from_env() {
   c.http_threads = static_cast<int>(env_int("HTTP_THREADS", c.http_threads, 1, 64));
   c.http_max_connections =
       static_cast<size_t>(env_int("HTTP_MAX_CONNECTIONS", static_cast<int64_t>(c.http_max_connections), 1, 1000000));
+  c.http_receive_times = env_int("HTTP_RECEIVE_TIMES", c.http_receive_times, 0, 1) == 1;
   c.ingress_batch_max = static_cast<int>(env_int("INGRESS_BATCH_MAX", c.ingress_batch_max, 1, 10000));
   c.ingress_db_connections = static_cast<int>(env_int("INGRESS_DB_CONNECTIONS", c.ingress_db_connections, 1, 16));
   c.ingress_commit_timeout = env_ms("INGRESS_COMMIT_TIMEOUT_MS", c.ingress_commit_timeout, 10, 60000);

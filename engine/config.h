@@ -30,6 +30,9 @@ struct Config {
   int http_threads = 1;                                // HTTP_THREADS: ingress event-loop threads
   // HTTP_MAX_CONNECTIONS: open client connections; more are closed. The server's own default.
   size_t http_max_connections = net::HttpServer::Options{}.max_connections;
+  // HTTP_RECEIVE_TIMES (1/0): the kernel stamps each request's arrival, so that the wait before the
+  // loop reads it is measured (the POST phase "socket"). 0 spares the stamping of every packet.
+  bool http_receive_times = true;
   int ingress_batch_max = 256;                         // INGRESS_BATCH_MAX: payments per group commit
   // INGRESS_DB_CONNECTIONS per HTTP thread: batches in flight. One: a batch sent during a commit
   // waited in PostgreSQL behind that commit's WAL flush; held here, it waits a little longer, and

@@ -60,6 +60,7 @@ int main() {
     opt.handoff = cfg.handoff_socket;
     opt.threads = cfg.http_threads;
     opt.max_connections = cfg.http_max_connections;
+    opt.receive_times = cfg.http_receive_times;
     net::HttpServer server(opt, make_http_handler(cfg, ingress, summary, dispatcher, [&] {
                              return !stopping.load() && ingress.ready() && summary.ready() &&
                                     dispatcher.database_ready();

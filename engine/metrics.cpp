@@ -77,8 +77,9 @@ std::string Metrics::render() const {
     histogram(out, "http_request_duration_seconds", fmt::format("route=\"{}\",", kRouteNames[r]), latency[r]);
 
   header(out, "payments_ingress_phase_seconds", "histogram",
-         "A POST's time by phase: queued until its batch is sent, the commit statement, the answers.");
-  constexpr const char* kPhases[Metrics::kIngressPhases] = {"queued", "commit", "answered"};
+         "A POST's time by phase: queued until its batch is sent, the commit statement, the answers;"
+         " socket: from the kernel's receipt of the request to its parsing.");
+  constexpr const char* kPhases[Metrics::kIngressPhases] = {"queued", "commit", "answered", "socket"};
   for (int p = 0; p < Metrics::kIngressPhases; ++p)
     histogram(out, "payments_ingress_phase_seconds", fmt::format("phase=\"{}\",", kPhases[p]), ingress_phase[p]);
 

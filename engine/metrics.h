@@ -38,8 +38,10 @@ struct Metrics {
   std::atomic<int64_t> ingress_backlog{0};
   // Where a POST's time goes: waiting for its batch to be sent (a free connection), the
   // statement (execution, commit and fsync, round trip), then until every answer of the batch is
-  // queued. Their sum, with parsing, is the POST's http_request_duration_seconds.
-  enum IngressPhase { kQueued, kCommit, kAnswered, kIngressPhases };
+  // queued. Their sum, with parsing, is the POST's http_request_duration_seconds. Before them, and
+  // not in that sum: from the kernel's receipt of the request to its parsing (kSocket), the wait
+  // for the HTTP loop to read it.
+  enum IngressPhase { kQueued, kCommit, kAnswered, kSocket, kIngressPhases };
   Histogram ingress_phase[kIngressPhases];
 
   // Routing and the processors.

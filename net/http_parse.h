@@ -2,6 +2,7 @@
 // unit-tested and fuzzed on its own. The server's connections (http_server.cpp) and the client's
 // (http_client.cpp) only move bytes between the kernel and these parsers.
 #pragma once
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -19,6 +20,10 @@ struct Request {
   std::span<const HeaderField> headers;  // in arrival order, names as sent
   bool keep_alive = true;                // what the connection will do after this request
   bool http10 = false;                   // HTTP/1.0 (else 1.1)
+  // When the kernel received the read that brought its first bytes, on the steady clock, with
+  // HttpServer::Options::receive_times; else the epoch. What a handler's own clock cannot see:
+  // how long the request waited in the socket before its loop read it.
+  std::chrono::steady_clock::time_point received{};
 
   // Case-insensitive name; empty if absent (first occurrence wins).
   std::string_view header(std::string_view name) const;

@@ -19,6 +19,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <stdexcept>
 #include <system_error>
@@ -145,6 +146,9 @@ struct Conn : IoHandler {
   enum class Wait : uint8_t { none, head, body };
   Wait waiting = Wait::none;  // part of a request is here and the rest is awaited, since wait_since
   Clock::time_point wait_since;
+  // With Options::receive_times: the kernel's receive time of the read that brought the first
+  // unconsumed byte in buf, on the steady clock (Request::received).
+  Clock::time_point received{};
 
   Conn(ServerWorker* w_, int fd_, uint64_t id_)
       : w(w_), fd(fd_), id(id_), parser({.max_header = w_->opts->max_header, .max_body = w_->opts->max_body}) {
@@ -202,6 +206,22 @@ void Conn::close_if_done_at_eof() {
   if (!closed && peer_eof && !in_flight && !out_pending()) close_conn();
 }
 
+namespace {
+// The kernel stamps a packet with the real-time clock when it arrives; this is that moment on the
+// steady clock (the one every deadline here uses), or the epoch when the read carried no stamp.
+Clock::time_point receive_time(msghdr& mh) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+    timespec at, now;
+    std::memcpy(&at, CMSG_DATA(c), sizeof at);
+    clock_gettime(CLOCK_REALTIME, &now);
+    auto ago = std::chrono::seconds(now.tv_sec - at.tv_sec) + std::chrono::nanoseconds(now.tv_nsec - at.tv_nsec);
+    return Clock::now() - std::chrono::duration_cast<Clock::duration>(ago);
+  }
+  return {};
+}
+}  // namespace
+
 bool Conn::read_socket() {
   for (;;) {
     if (len - rpos >= w->read_cap) {
@@ -218,7 +238,22 @@ bool Conn::read_socket() {
       if (buf.size() - len < kReadChunk) buf.resize(std::max(buf.size() * 2, len + kReadChunk));
     }
     size_t want = buf.size() - len;
-    ssize_t n = ::recv(fd, buf.data() + len, want, 0);
+    ssize_t n;
+    if (w->opts->receive_times) {
+      iovec iov{buf.data() + len, want};
+      alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(timespec))];
+      msghdr mh{};
+      mh.msg_iov = &iov;
+      mh.msg_iovlen = 1;
+      mh.msg_control = ctrl;
+      mh.msg_controllen = sizeof ctrl;
+      n = ::recvmsg(fd, &mh, 0);
+      // Only the read that starts a request matters: later ones bring the rest of it, or the
+      // next requests of a pipeline, which waited as long as their first bytes did or less.
+      if (n > 0 && rpos == len) received = receive_time(mh);
+    } else {
+      n = ::recv(fd, buf.data() + len, want, 0);
+    }
     if (n > 0) {
       len += static_cast<size_t>(n);
       last_active = w->loop.now();
@@ -313,7 +348,8 @@ void Conn::process_input() {
         break;
     }
     await(Wait::none);
-    const Request& req = parser.request();
+    Request req = parser.request();  // views and a span: a cheap copy, to carry the receive time
+    req.received = received;
     in_flight = true;
     head_request = req.method == "HEAD";
     continue_sent = false;
@@ -465,6 +501,10 @@ void ServerWorker::adopt(int fd) {
     open->fetch_sub(1, std::memory_order_relaxed);
     ::close(fd);
     return;
+  }
+  if (opts->receive_times) {
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
   }
   uint64_t id = next_conn_id++;
   auto* c = new Conn(this, fd, id);

@@ -62,6 +62,9 @@ class HttpServer {
     // at a time would hold its connection forever under the idle timeout alone): 408, then close.
     int header_timeout_ms = 5000;  // from its first byte to the end of its header block
     int body_timeout_ms = 5000;    // from the end of its header block to its last body byte
+    // Each read asks for the kernel's receive time of its bytes (SO_TIMESTAMPNS), passed on as
+    // Request::received. Off by default: it makes the kernel stamp every incoming packet.
+    bool receive_times = false;
   };
 
   HttpServer(Options opts, Handler handler);

@@ -181,6 +181,8 @@ TEST_CASE("metrics and health are served") {
   CHECK(m->status == 200);
   CHECK(m->body.find("payments_routed_total{processor=\"default\",reason=\"default_ok\"} 1") != std::string::npos);
   CHECK(m->body.find("http_requests_total{route=\"post_payments\",code=\"202\"} 1") != std::string::npos);
+  // The POST's wait before the engine read it: the kernel's receive time reached the handler.
+  CHECK(m->body.find("payments_ingress_phase_seconds_count{phase=\"socket\"} 1\n") != std::string::npos);
   CHECK(m->body.find("processor_circuit_state{processor=\"default\"} 0") != std::string::npos);
   CHECK(m->body.find("payments_queue_depth") != std::string::npos);
   // The connection this scrape arrived on is open, at least.

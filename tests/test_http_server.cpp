@@ -749,3 +749,39 @@ TEST_CASE("100-continue is sent when the body is awaited and not when it came al
   CHECK(direct.status == 200);  // no interim answer in front of it
   CHECK(direct.body == "POST /f q= b=ok");
 }
+
+TEST_CASE("with receive_times a request carries when its bytes arrived, not when its busy loop read them") {
+  // One loop thread: the handler of /block holds it for 150 ms, and a second client's request
+  // arrives during that time. Its receive time must predate its parsing by about that much.
+  for (bool on : {true, false}) {
+    CAPTURE(on);
+    auto o = opts_default();
+    o.receive_times = on;
+    std::atomic<int64_t> waited_us{-1};
+    std::atomic<bool> stamped{false};
+    net::HttpServer srv(o, [&](const net::Request& req, net::Responder res) {
+      if (req.path == "/block") {
+        std::this_thread::sleep_for(150ms);
+      } else {
+        stamped = req.received != std::chrono::steady_clock::time_point{};
+        if (stamped)
+          waited_us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                                           req.received).count();
+      }
+      res.send(200, "ok", "text/plain");
+    });
+    srv.start();
+    RawClient a(srv.port()), b(srv.port());
+    a.send(get("/block"));
+    std::this_thread::sleep_for(30ms);  // the loop is now inside /block's handler
+    b.send(get("/late"));
+    REQUIRE(a.read_response().ok);
+    REQUIRE(b.read_response().ok);
+    CHECK(stamped == on);
+    if (on) {
+      CHECK(waited_us >= 80'000);     // arrived ~120 ms before the loop was free to read it
+      CHECK(waited_us < 5'000'000);
+    }
+    srv.stop();
+  }
+}
