@@ -55,6 +55,8 @@ def main():
             continue
         cum = {le: after[key][le] - before.get(key, {}).get(le, 0) for le in after[key]}
         n = cum[max(cum)]
+        if n == 0:  # e.g. "socket" with the engines' HTTP_RECEIVE_TIMES=0
+            continue
         print(f"{key} {quantile(cum, 0.5):.3f} {quantile(cum, 0.99):.3f} {int(n)}")
 
 
