@@ -248,8 +248,8 @@ bool Conn::read_socket() {
       mh.msg_control = ctrl;
       mh.msg_controllen = sizeof ctrl;
       n = ::recvmsg(fd, &mh, 0);
-      // Only the read that starts a request matters: later ones bring the rest of it, or the
-      // next requests of a pipeline, which waited as long as their first bytes did or less.
+      // Only the read that starts a request sets it. Later ones bring the rest of that request, or
+      // further requests of a pipeline, which are given the same time: for those it overstates.
       if (n > 0 && rpos == len) received = receive_time(mh);
     } else {
       n = ::recv(fd, buf.data() + len, want, 0);
