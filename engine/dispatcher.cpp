@@ -445,7 +445,7 @@ void Dispatcher::on_post_result(const CorrelationId& cid, uint32_t gen, Processo
     double ms = std::chrono::duration<double, std::milli>(r.latency()).count();
     on_success(ps, ms, now);
     connect_failures_[p] = 0;
-    metrics().processor_latency[p].observe_us(static_cast<int64_t>(ms * 1000));
+    metrics().processor_latency[p].observe(r.latency());
     metrics().latency_ewma_ms[p].store(static_cast<int64_t>(ps.latency_ewma_ms), std::memory_order_relaxed);
     res[r.status == 200 ? kOk : kDuplicate].fetch_add(1, std::memory_order_relaxed);
   } else if (r.error == net::ClientError::expired) {

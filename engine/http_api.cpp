@@ -33,8 +33,7 @@ net::Handler make_http_handler(const Config& cfg, Ingress& ingress, SummaryServi
     if (req.path == "/payments") {
       if (req.method != "POST") return answer(r, kOther, 405, R"({"error":"use POST"})", arrived);
       if (req.received != SteadyClock::time_point{} && req.received <= arrived)
-        metrics().ingress_phase[Metrics::kSocket].observe_us(
-            std::chrono::duration_cast<std::chrono::microseconds>(arrived - req.received).count());
+        metrics().ingress_phase[Metrics::kSocket].observe(arrived - req.received);
       auto parsed = parse_payment_request(req.header("Content-Type"), req.body);
       if (!parsed.ok) return answer(r, kPostPayments, parsed.status, std::move(parsed.error_json), arrived);
       return ingress.submit(parsed.payment, std::move(r), arrived);

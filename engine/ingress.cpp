@@ -188,10 +188,8 @@ void Ingress::on_committed(LoopState& st, std::shared_ptr<Batch> b, net::PgReply
   if (r.status == net::PgStatus::ok) {
     auto& m = metrics();
     for (const auto& it : b->items)
-      m.ingress_phase[Metrics::kQueued].observe_us(
-          std::chrono::duration_cast<std::chrono::microseconds>(r.sent - it.arrived).count());
-    m.ingress_phase[Metrics::kCommit].observe_us(
-        std::chrono::duration_cast<std::chrono::microseconds>(r.done - r.sent).count());
+      m.ingress_phase[Metrics::kQueued].observe(r.sent - it.arrived);
+    m.ingress_phase[Metrics::kCommit].observe(r.done - r.sent);
   }
   switch (r.status) {
     case net::PgStatus::ok: {
@@ -214,8 +212,7 @@ void Ingress::on_committed(LoopState& st, std::shared_ptr<Batch> b, net::PgReply
         if (b->status[u]) answer(*b, u, 202);
         else unclear.push_back(u);
       }
-      metrics().ingress_phase[Metrics::kAnswered].observe_us(
-          std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - r.done).count());
+      metrics().ingress_phase[Metrics::kAnswered].observe(SteadyClock::now() - r.done);
       dispatcher_.unreserve(b->reserved - static_cast<int>(fresh.size()));
       if (!fresh.empty()) dispatcher_.submit(std::move(fresh));
       if (!unclear.empty()) resolve(st, b, std::move(unclear), false);

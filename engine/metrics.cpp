@@ -42,7 +42,8 @@ void histogram(fmt::memory_buffer& out, const char* name, const std::string& lab
 
 }  // namespace
 
-void Histogram::observe_us(int64_t us) {
+void Histogram::observe(std::chrono::nanoseconds d) {
+  const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
   double ms = us / 1000.0;
   int i = 0;
   while (i < kBuckets && ms > kBoundsMs[i]) ++i;
@@ -57,10 +58,9 @@ Metrics& metrics() {
 }
 
 void count_request(Route r, int status, SteadyClock::time_point arrived) {
-  auto latency_us = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - arrived).count();
   auto& m = metrics();
   m.requests[r][status_slot(status)].fetch_add(1, std::memory_order_relaxed);
-  m.latency[r].observe_us(latency_us);
+  m.latency[r].observe(SteadyClock::now() - arrived);
 }
 
 std::string Metrics::render() const {

@@ -4,6 +4,7 @@
 // exposed in seconds (kept here in ms or us), money in cents.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -20,7 +21,8 @@ struct Histogram {
   std::atomic<uint64_t> le[kBuckets + 1] = {};  // non-cumulative here; the last is +Inf
   std::atomic<uint64_t> count{0};
   std::atomic<uint64_t> sum_us{0};
-  void observe_us(int64_t us);
+  // Any integer duration (nanoseconds and coarser convert implicitly); a negative one counts as 0.
+  void observe(std::chrono::nanoseconds d);
 };
 
 enum Route : uint8_t { kPostPayments, kGetSummary, kGetPayment, kPurge, kReconcile, kMetrics, kHealth, kOther, kRouteCount };
