@@ -198,11 +198,16 @@ TEST_CASE("smoke run in direct mode against two simulators") {
   CHECK(r.score.p99_ms > 0);
   CHECK(r.score.p99_ms < 1500);
   CHECK(def.payment_count() == static_cast<size_t>(r.successes));
+  // One first POST per VU that got to post, each VU's others not counted.
+  CHECK(r.first_post.count >= 1);
+  CHECK(r.first_post.count <= static_cast<size_t>(cfg.vus));
+  CHECK(r.first_post_over_run_p99 <= static_cast<int64_t>(r.first_post.count));
 
   std::string json = result_json(r);
   for (const char* field : {"\"score\"", "\"gross\"", "\"fees\"", "\"p99\"", "\"bonus\"", "\"fine\"",
                             "\"inconsistencies\"", "\"lag\"", "\"lag_after_5s\"", "\"successes\"", "\"failures\"",
-                            "\"post_latency_ms\"", "\"get_latency_ms\""})
+                            "\"post_latency_ms\"", "\"get_latency_ms\"", "\"first_post_latency_ms\"",
+                            "\"first_post_over_run_p99\""})
     CHECK(json.find(field) != std::string::npos);
   std::string csv = seconds_csv(r);
   CHECK(csv.rfind("second,requests,failures,p99_ms,vus", 0) == 0);

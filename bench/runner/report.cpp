@@ -54,6 +54,7 @@ std::string result_json(const RunResult& r) {
       "\"other\": {}}},\n"
       "  \"default\": {},\n  \"fallback\": {},\n  \"summaries_ok\": {},\n"
       "  \"post_latency_ms\": {},\n  \"get_latency_ms\": {},\n  \"all_ok_latency_ms\": {},\n"
+      "  \"first_post_latency_ms\": {},\n  \"first_post_over_run_p99\": {},\n"
       "  \"preset\": {},\n  \"vus\": {},\n  \"duration_s\": {},\n  \"stages\": {},\n  \"direct\": {},\n"
       "  \"target\": {},\n  \"post_targets\": {},\n  \"runner_cpu_s\": {:.2f},\n  \"runner_cpu_pct\": {:.1f},\n  \"wall_s\": {:.2f},\n"
       "  \"limits\": {},\n  \"resources\": {},\n  \"warnings\": {}\n}}\n",
@@ -61,7 +62,7 @@ std::string result_json(const RunResult& r) {
       r.score.p99_ms, r.score.bonus, r.score.fine, r.inconsistencies, r.consistency_checks, r.score.lag,
       r.lag_after_recheck, r.successes, r.failures, r.fail_http, r.fail_timeout, r.fail_connect, r.fail_disconnected,
       r.fail_other, totals_json(r.def), totals_json(r.fb), r.summaries_ok, latency_json(r.post), latency_json(r.get),
-      latency_json(r.all_ok), json_str(r.cfg.preset), r.cfg.vus, r.cfg.duration_s, r.cfg.stages, r.cfg.direct,
+      latency_json(r.all_ok), latency_json(r.first_post), r.first_post_over_run_p99, json_str(r.cfg.preset), r.cfg.vus, r.cfg.duration_s, r.cfg.stages, r.cfg.direct,
       json_str(r.cfg.direct ? r.cfg.default_url : r.cfg.target), json_str_array(r.cfg.post_targets), r.cpu_s,
       r.wall_s > 0 ? 100.0 * r.cpu_s / r.wall_s : 0.0, r.wall_s, r.limits_json, r.resources_json, json_str_array(r.warnings));
 }
@@ -135,6 +136,8 @@ std::string summary_text(const RunResult& r) {
   o += fmt::format("p99          {:.2f} ms over {} successful requests\n", r.score.p99_ms, r.all_ok.count);
   o += fmt::format("POST ms      p50 {:.3f}  p90 {:.3f}  p99 {:.3f}  max {:.3f}\n", r.post.p50, r.post.p90, r.post.p99,
                    r.post.max);
+  o += fmt::format("first POSTs  p50 {:.3f}  p99 {:.3f}  max {:.3f}  ({} VUs' first, {} over the run's p99)\n",
+                   r.first_post.p50, r.first_post.p99, r.first_post.max, r.first_post.count, r.first_post_over_run_p99);
   o += fmt::format("GET  ms      p50 {:.3f}  p90 {:.3f}  p99 {:.3f}  max {:.3f}  ({} summaries)\n", r.get.p50, r.get.p90,
                    r.get.p99, r.get.max, r.get.count);
   o += fmt::format("payments     {} ok, {} failed (non-2XX {}, timeout {}, connect {}, disconnected {}, other {})\n",

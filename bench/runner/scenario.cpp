@@ -46,6 +46,7 @@ struct Sample {
   uint32_t latency_us;  // first byte written .. last byte read
   Kind kind;
   Outcome outcome;
+  bool first = false;  // a VU's first POST: it went out on a connection just opened
 };
 
 Outcome classify(const net::ClientResult& r) {
@@ -139,6 +140,7 @@ class Worker {
     double start_s = 0;
     net::Endpoint ep;
     net::EventLoop::TimerId timer = 0;
+    int64_t answers = 0;
   };
 
   void iterate(Vu& v) {
@@ -160,6 +162,7 @@ class Worker {
 
   void on_answer(Vu& v, const net::ClientResult& r, int64_t requested_at) {
     Sample s = make_sample(r, start_, Kind::post);
+    s.first = v.answers++ == 0;
     samples.push_back(s);
     if (s.outcome == Outcome::ok) {
       ok.fetch_add(1, std::memory_order_relaxed);
@@ -428,7 +431,7 @@ class Control {
   }
 
   void aggregate() {
-    std::vector<double> post_ok, get_ok, all_ok;
+    std::vector<double> post_ok, get_ok, all_ok, first_ok;
     const int nsec = static_cast<int>(std::ceil(cfg_.duration_s)) + 3;
     std::vector<std::vector<double>> per_sec(nsec);
     res_.seconds.assign(nsec, {});
@@ -449,6 +452,7 @@ class Control {
         ++res_.successes;
         post_ok.push_back(ms);
         all_ok.push_back(ms);
+        if (s.first) first_ok.push_back(ms);
         per_sec[sec].push_back(ms);
         return;
       }
@@ -468,6 +472,8 @@ class Control {
     res_.post = summarize(post_ok);
     res_.get = summarize(get_ok);
     res_.all_ok = summarize(all_ok);
+    res_.first_post = summarize(first_ok);  // sorts it
+    res_.first_post_over_run_p99 = first_ok.end() - std::upper_bound(first_ok.begin(), first_ok.end(), res_.all_ok.p99);
     for (int i = 0; i < nsec; ++i) {
       auto& sec = per_sec[i];
       res_.seconds[i].p99_ms = summarize(sec).p99;  // sorts it
