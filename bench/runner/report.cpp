@@ -62,7 +62,8 @@ std::string result_json(const RunResult& r) {
       r.score.p99_ms, r.score.bonus, r.score.fine, r.inconsistencies, r.consistency_checks, r.score.lag,
       r.lag_after_recheck, r.successes, r.failures, r.fail_http, r.fail_timeout, r.fail_connect, r.fail_disconnected,
       r.fail_other, totals_json(r.def), totals_json(r.fb), r.summaries_ok, latency_json(r.post), latency_json(r.get),
-      latency_json(r.all_ok), latency_json(r.first_post), r.first_post_over_run_p99, json_str(r.cfg.preset), r.cfg.vus, r.cfg.duration_s, r.cfg.stages, r.cfg.direct,
+      latency_json(r.all_ok), latency_json(r.first_post), r.first_post_over_run_p99, json_str(r.cfg.preset), r.cfg.vus,
+      r.cfg.duration_s, r.cfg.stages, r.cfg.direct,
       json_str(r.cfg.direct ? r.cfg.default_url : r.cfg.target), json_str_array(r.cfg.post_targets), r.cpu_s,
       r.wall_s > 0 ? 100.0 * r.cpu_s / r.wall_s : 0.0, r.wall_s, r.limits_json, r.resources_json, json_str_array(r.warnings));
 }

@@ -68,7 +68,7 @@ struct RunResult {
   int64_t successes = 0, failures = 0;
   int64_t fail_http = 0, fail_timeout = 0, fail_connect = 0, fail_disconnected = 0, fail_other = 0;
   LatencySummary post, get, all_ok;  // successful requests to the target, ms
-  // Each VU's first successful POST, the one that waits for its new connection to be accepted
+  // Each VU's first POST when it succeeded: the one that waits for its new connection to be accepted
   // (and, behind a balancer that hands connections over, handed to an engine), and how many of
   // them took longer than the run's p99.
   LatencySummary first_post;
