@@ -502,7 +502,7 @@ void ServerWorker::adopt(int fd) {
     ::close(fd);
     return;
   }
-  if (opts->receive_times) {
+  if (opts->receive_times) {  // an accepted socket has it from the listener; a handed-over one does not
     int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
   }
@@ -694,6 +694,15 @@ void HttpServer::start() {
       for (int i = 1; i < opts_.threads; ++i) fds.push_back(tcp_listener(host, std::to_string(port_), true));
     }
     if (!opts_.handoff.empty()) handoff_fd = unix_listener(opts_.handoff);
+    if (opts_.receive_times) {
+      // The kernel stamps an arriving packet only while some socket asks for stamps, and a
+      // request often arrives before its connection is accepted: asked at the accept alone, the
+      // first connection's request had none. Asked by the listener, stamping stays on while it
+      // listens, and the accepted sockets inherit the option.
+      int one = 1;
+      for (int fd : fds) ::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+      if (shared_listen_fd_ >= 0) ::setsockopt(shared_listen_fd_, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+    }
   } catch (...) {
     for (int fd : fds) ::close(fd);
     if (shared_listen_fd_ >= 0) ::close(std::exchange(shared_listen_fd_, -1));

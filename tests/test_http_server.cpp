@@ -750,6 +750,37 @@ TEST_CASE("100-continue is sent when the body is awaited and not when it came al
   CHECK(direct.body == "POST /f q= b=ok");
 }
 
+TEST_CASE("with receive_times a request sent before its connection is accepted carries when it arrived") {
+  // The kernel stamps a packet only while some socket asks for stamps. Here the only loop is
+  // held, so the client's request arrives before the server has accepted the connection; no
+  // other socket of this test asks for stamps then, so only the listener can.
+  auto o = opts_default();
+  o.receive_times = true;
+  std::atomic<int64_t> waited_us{-1};
+  std::atomic<bool> stamped{false};
+  net::HttpServer srv(o, [&](const net::Request& req, net::Responder res) {
+    stamped = req.received != std::chrono::steady_clock::time_point{};
+    if (stamped)
+      waited_us =
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - req.received).count();
+    res.send(200, "ok", "text/plain");
+  });
+  srv.start();
+  std::atomic<bool> held{false};
+  srv.loop(0).post([&] {
+    held = true;
+    std::this_thread::sleep_for(150ms);
+  });
+  while (!held) std::this_thread::sleep_for(1ms);
+  RawClient c(srv.port());
+  c.send(get("/early"));
+  REQUIRE(c.read_response().ok);
+  CHECK(stamped);
+  CHECK(waited_us >= 80'000);  // sent ~150 ms before the loop was free to accept and read it
+  CHECK(waited_us < 5'000'000);
+  srv.stop();
+}
+
 TEST_CASE("with receive_times a request carries when its bytes arrived, not when its busy loop read them") {
   // One loop thread: the handler of /block holds it for 150 ms, and a second client's request
   // arrives during that time. Its receive time must predate its parsing by about that much.
