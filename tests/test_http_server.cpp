@@ -753,7 +753,8 @@ TEST_CASE("100-continue is sent when the body is awaited and not when it came al
 TEST_CASE("with receive_times a request sent before its connection is accepted carries when it arrived") {
   // The kernel stamps a packet only while some socket asks for stamps. Here the only loop is
   // held, so the client's request arrives before the server has accepted the connection; no
-  // other socket of this test asks for stamps then, so only the listener can.
+  // other socket of this test asks for stamps then, so only the listener can. (Another process
+  // that asks keeps stamping on for everyone: then this passes either way, it cannot fail wrongly.)
   auto o = opts_default();
   o.receive_times = true;
   std::atomic<int64_t> waited_us{-1};
