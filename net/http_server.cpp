@@ -207,6 +207,12 @@ void Conn::close_if_done_at_eof() {
 }
 
 namespace {
+// The kernel stamps an arriving packet only while some socket asks for stamps (SO_TIMESTAMPNS).
+void ask_receive_times(int fd) {
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+}
+
 // The kernel stamps a packet with the real-time clock when it arrives; this is that moment on the
 // steady clock (the one every deadline here uses), or the epoch when the read carried no stamp.
 Clock::time_point receive_time(msghdr& mh) {
@@ -502,10 +508,7 @@ void ServerWorker::adopt(int fd) {
     ::close(fd);
     return;
   }
-  if (opts->receive_times) {  // an accepted socket has it from the listener; a handed-over one does not
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
-  }
+  if (opts->receive_times) ask_receive_times(fd);  // accepted: from the listener already; handed over: not
   uint64_t id = next_conn_id++;
   auto* c = new Conn(this, fd, id);
   c->last_active = loop.now();
@@ -695,13 +698,11 @@ void HttpServer::start() {
     }
     if (!opts_.handoff.empty()) handoff_fd = unix_listener(opts_.handoff);
     if (opts_.receive_times) {
-      // The kernel stamps an arriving packet only while some socket asks for stamps, and a
-      // request often arrives before its connection is accepted: asked at the accept alone, the
-      // first connection's request had none. Asked by the listener, stamping stays on while it
+      // A request often arrives before its connection is accepted: asked at the accept alone, the
+      // first connection's request had no stamp. Asked by the listener, stamping stays on while it
       // listens, and the accepted sockets inherit the option.
-      int one = 1;
-      for (int fd : fds) ::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
-      if (shared_listen_fd_ >= 0) ::setsockopt(shared_listen_fd_, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+      for (int fd : fds) ask_receive_times(fd);
+      if (shared_listen_fd_ >= 0) ask_receive_times(shared_listen_fd_);
     }
   } catch (...) {
     for (int fd : fds) ::close(fd);
