@@ -5,11 +5,16 @@
 #   - POST /floor: the same load balancer (its frontend on :9998, the API's kind: bench/stack.sh's
 #     LB) to a server on the same event loop and HTTP code that answers 202 at once
 #     (bench/floor): everything but the engine's own work,
+#   - POST /floor/commit and /floor/accept: the same server answering after the cheapest durable
+#     commit (the floor of any design that commits before it answers) and after the engine's own
+#     accept statement, each on a PostgreSQL connection like the engine's, in a database of their own,
 #   - GET /health through the load balancer;
-# and, for the POST runs, the engine's own phase histograms (queued / commit / answered) and
-# PostgreSQL's view (pg_stat_statements: the accept statement's execution time; pg_stat_wal:
-# fsyncs and their time). Needs the stack started with PG_STATS=1 (and LIMITS=1 for the quoted
-# figures): PG_STATS=1 LIMITS=1 bench/stack.sh up; then bench/latency.sh [OUT.md].
+# every other run in the opposite order; for the POST runs, the engine's own phase histograms
+# (queued / commit / answered); and for each kind that commits, PostgreSQL's view
+# (pg_stat_statements: the statement's calls and execution time; pg_stat_wal: fsyncs and their
+# time). Every answer must be 2XX, or the script fails. Needs the stack started with PG_STATS=1
+# (and LIMITS=1 for the quoted figures): PG_STATS=1 LIMITS=1 bench/stack.sh up; then
+# bench/latency.sh [OUT.md].
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 STATE=${STACK_DIR:-/tmp/payeng-stack}
@@ -20,12 +25,13 @@ OUT=${1:-/dev/stdout}
 export DELAY_MS=${DELAY_MS:-20}
 
 psql_q() { psql -X -q -At -F " " -h "$STATE" -p "$PG_PORT" -U postgres -d postgres -c "$1"; }
-wrk_ms() {  # url script -> "p50 p90 p99 rps" in ms
+wrk_ms() {  # url script -> "p50 p90 p99 rps" in ms; fails if any answer was not 2XX
   wrk -t1 -c1 -d"${SECS}s" --latency -s "$2" "$1" 2>/dev/null | awk '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     $1 == "50%" { p50 = ms($2) } $1 == "90%" { p90 = ms($2) } $1 == "99%" { p99 = ms($2) }
-    $1 == "Requests/sec:" { rps = $2 }
-    END { printf "%.3f %.3f %.3f %.1f\n", p50, p90, p99, rps }'
+    $1 == "Requests/sec:" { rps = $2 } /^ *Non-2xx/ { bad = $NF }
+    END { if (bad > 0) { print bad " answers were not 2XX" > "/dev/stderr"; exit 1 }
+          printf "%.3f %.3f %.3f %.1f\n", p50, p90, p99, rps }'
 }
 scrape() { "$REPO/bench/stack.sh" metrics; }
 
@@ -34,26 +40,53 @@ trap 'rm -rf "$TMP"' EXIT
 cat > "$TMP/floor.lua" <<'EOF'
 dofile(os.getenv("REPO") .. "/bench/wrk/common.lua")
 function request()
-  return wrk.format("POST", "/floor", json_headers, string.format('{"correlationId":"%s","amount":20.05}', uuid()))
+  return wrk.format("POST", os.getenv("FLOOR_PATH"), json_headers, string.format('{"correlationId":"%s","amount":20.05}', uuid()))
 end
 EOF
 export REPO
 
-for kind in post floor health; do : > "$TMP/$kind.txt"; done
+KINDS="post floor commit accept health"
+DURABLE="post commit accept"  # the kinds that commit: PostgreSQL's figures are taken for each
+for kind in $KINDS; do : > "$TMP/$kind.txt"; done
+measure() {  # kind
+  case $1 in
+    post) wrk_ms http://127.0.0.1:9999/payments "$REPO/bench/wrk/post_payments.lua" ;;
+    floor) FLOOR_PATH=/floor wrk_ms http://127.0.0.1:9998/floor "$TMP/floor.lua" ;;
+    commit) FLOOR_PATH=/floor/commit wrk_ms http://127.0.0.1:9998/floor/commit "$TMP/floor.lua" ;;
+    accept) FLOOR_PATH=/floor/accept wrk_ms http://127.0.0.1:9998/floor/accept "$TMP/floor.lua" ;;
+    health) wrk_ms http://127.0.0.1:9999/health "$REPO/bench/wrk/common.lua" ;;
+  esac
+}
 for run in $(seq "$RUNS"); do
-  psql_q "SELECT pg_stat_statements_reset(); SELECT pg_stat_reset_shared('wal');" >/dev/null
-  scrape > "$TMP/before.prom"
-  wrk_ms http://127.0.0.1:9999/payments "$REPO/bench/wrk/post_payments.lua" >> "$TMP/post.txt"
-  scrape > "$TMP/after.prom"
-  psql_q "SELECT calls, round(mean_exec_time::numeric, 3), round(stddev_exec_time::numeric, 3)
-          FROM pg_stat_statements WHERE query LIKE 'WITH input AS%' OR query LIKE 'WITH ins AS (INSERT INTO payments%'
-          ORDER BY calls DESC LIMIT 1" >> "$TMP/pgss.txt"
-  psql_q "SELECT wal_sync, round((wal_sync_time / greatest(wal_sync, 1))::numeric, 3), wal_write FROM pg_stat_wal" >> "$TMP/wal.txt"
-  /usr/bin/python3 "$REPO/bench/prom_phases.py" "$TMP/before.prom" "$TMP/after.prom" >> "$TMP/phases.txt"
-  wrk_ms http://127.0.0.1:9998/floor "$TMP/floor.lua" >> "$TMP/floor.txt"
-  wrk_ms http://127.0.0.1:9999/health "$REPO/bench/wrk/common.lua" >> "$TMP/health.txt"
+  # Every other run in the opposite order, so that no kind always follows the same one.
+  order=$KINDS
+  [ $((run % 2)) = 0 ] && order=$(echo $KINDS | tr ' ' '\n' | tac | tr '\n' ' ')
+  for kind in $order; do
+    psql_q "SELECT pg_stat_statements_reset(); SELECT pg_stat_reset_shared('wal');" >/dev/null
+    [ "$kind" = post ] && scrape > "$TMP/before.prom"
+    measure "$kind" >> "$TMP/$kind.txt"
+    case " $DURABLE " in *" $kind "*) ;; *) continue ;; esac
+    # The statement each request waits for: the accept (either form), or the floor's INSERT.
+    psql_q "SELECT calls, round(mean_exec_time::numeric, 3), round(stddev_exec_time::numeric, 3)
+            FROM pg_stat_statements WHERE query LIKE 'WITH input AS%' OR query LIKE 'WITH ins AS (INSERT INTO payments%'
+            OR query LIKE 'INSERT INTO floor_rows%' ORDER BY calls DESC LIMIT 1" >> "$TMP/pgss-$kind.txt"
+    psql_q "SELECT wal_sync, round((wal_sync_time / greatest(wal_sync, 1))::numeric, 3), wal_write FROM pg_stat_wal" >> "$TMP/wal-$kind.txt"
+    if [ "$kind" = post ]; then
+      scrape > "$TMP/after.prom"
+      /usr/bin/python3 "$REPO/bench/prom_phases.py" "$TMP/before.prom" "$TMP/after.prom" >> "$TMP/phases.txt"
+    fi
+  done
 done
 
+label() {
+  case $1 in
+    post) echo "POST /payments (the engine)" ;;
+    floor) echo "floor: 202 at once" ;;
+    commit) echo "floor: 202 after the cheapest durable commit" ;;
+    accept) echo "floor: 202 after the engine's accept statement" ;;
+    health) echo "GET /health (the engine)" ;;
+  esac
+}
 med() {  # file column -> "median (min-max)"
   awk -v c="$2" '{print $c}' "$1" | sort -n | awk '{v[NR]=$1} END {printf "%s (%s-%s)", v[int((NR+1)/2)], v[1], v[NR]}'
 }
@@ -62,8 +95,8 @@ med() {  # file column -> "median (min-max)"
   echo
   echo "| through the load balancer ($(cat "$STATE/lb.kind" 2>/dev/null || echo unknown)) | p50 ms | p90 ms | p99 ms | req/s |"
   echo "|---|---|---|---|---|"
-  for kind in post floor health; do
-    echo "| $kind | $(med "$TMP/$kind.txt" 1) | $(med "$TMP/$kind.txt" 2) | $(med "$TMP/$kind.txt" 3) | $(med "$TMP/$kind.txt" 4) |"
+  for kind in $KINDS; do
+    echo "| $(label "$kind") | $(med "$TMP/$kind.txt" 1) | $(med "$TMP/$kind.txt" 2) | $(med "$TMP/$kind.txt" 3) | $(med "$TMP/$kind.txt" 4) |"
   done
   echo
   echo "Inside the engine (its histograms, interpolated; median of the runs' p50 / p99, ms; socket, the"
@@ -77,7 +110,14 @@ med() {  # file column -> "median (min-max)"
     echo "| $ph | $(med "$TMP/ph_$ph.txt" 2) | $(med "$TMP/ph_$ph.txt" 3) |"
   done
   echo
-  echo "PostgreSQL: accept statement mean execution (pg_stat_statements) $(med "$TMP/pgss.txt" 2) ms;" \
-       "WAL fsync mean (pg_stat_wal) $(med "$TMP/wal.txt" 2) ms over $(med "$TMP/wal.txt" 1) fsyncs per run."
+  echo "PostgreSQL during each durable kind (medians of the runs): the statement each request waits for"
+  echo "(pg_stat_statements: calls, mean execution), and WAL fsyncs (pg_stat_wal: count, mean time, with"
+  echo "track_wal_io_timing, PG_STATS=1). More fsyncs than requests for the engine: its recorder's commits."
+  echo
+  echo "| kind | statements run | statement mean exec ms | WAL fsyncs | WAL fsync mean ms |"
+  echo "|---|---|---|---|---|"
+  for kind in $DURABLE; do
+    echo "| $(label "$kind") | $(med "$TMP/pgss-$kind.txt" 1) | $(med "$TMP/pgss-$kind.txt" 2) | $(med "$TMP/wal-$kind.txt" 1) | $(med "$TMP/wal-$kind.txt" 2) |"
+  done
 } | sed 's/|/|/g' > "$TMP/report.md"
 cat "$TMP/report.md" > "$OUT"

@@ -167,11 +167,14 @@ start_engine() {  # instance port
 # Where the balancer hands a component its clients (empty with haproxy, which connects instead).
 handoff_socket() { if [ "$LB" = handoff ]; then echo "$STATE/handoff-$1.sock"; fi; }
 
-start_floor() {  # the latency floor behind the balancer's frontend on :9998 (bench/latency.sh)
+start_floor() {  # the latency floors behind the balancer's frontend on :9998 (bench/latency.sh)
   port_busy 9003 && die "port 9003 is already in use by something else"
   local handoff
   handoff=$(handoff_socket floor)
-  start_bg floor "$STATE/floor.log" "$FLOOR" --listen 127.0.0.1:9003 ${handoff:+--handoff "$handoff"}
+  # Its durable paths write to a database of their own, never to the engine's tables.
+  as_pg psql -X -q -h "$STATE" -p "$PG_PORT" -U postgres -d postgres -c "CREATE DATABASE payeng_floor" >/dev/null 2>&1 || true
+  start_bg floor "$STATE/floor.log" "$FLOOR" --listen 127.0.0.1:9003 ${handoff:+--handoff "$handoff"} \
+    --db "host=$STATE port=$PG_PORT dbname=payeng_floor user=postgres"
 }
 
 start_lb() {
