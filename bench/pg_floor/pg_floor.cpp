@@ -11,6 +11,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
+#include <future>
+#include <memory>
 #include <pqxx/pqxx>
 #include <random>
 #include <string>
@@ -19,12 +22,21 @@
 
 #include "engine/store.h"
 #include "engine/timefmt.h"
+#include "net/event_loop.h"
+#include "net/pg_client.h"
 #include "bench/runner/uuid.h"
 
 using namespace engine;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+void report(const char* what, std::vector<double> ms) {
+  std::sort(ms.begin(), ms.end());
+  auto q = [&](double p) { return ms[static_cast<size_t>(p * (ms.size() - 1))]; };
+  std::printf("%-40s n %6zu  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f ms\n", what, ms.size(), q(0.5), q(0.9),
+              q(0.99), q(0.999));
+}
 
 template <class F>
 void paced(const char* what, int rate, int seconds, F&& run_one) {
@@ -40,10 +52,49 @@ void paced(const char* what, int rate, int seconds, F&& run_one) {
     next += step;
     if (next < Clock::now()) next = Clock::now();  // behind: no burst to catch up
   }
-  std::sort(ms.begin(), ms.end());
-  auto q = [&](double p) { return ms[static_cast<size_t>(p * (ms.size() - 1))]; };
-  std::printf("%-40s n %6zu  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f ms\n", what, ms.size(), q(0.5), q(0.9),
-              q(0.99), q(0.999));
+  report(what, std::move(ms));
+}
+
+// The same one-row INSERT through the engine's own client: a net::PgConn on a net::EventLoop
+// (epoll, the socket non-blocking), paced by the loop's timers, each timed from exec() to its
+// callback. Against the blocking libpqxx line above it tells what the loop's path adds.
+void paced_on_loop(const char* what, const std::string& conninfo, int rate, int seconds) {
+  net::EventLoop loop;
+  std::thread thread([&] { loop.run(); });
+  net::PgConn::Options o;
+  o.conninfo = conninfo;
+  o.setup_sql = store::session_setup(true, std::chrono::seconds(5));
+  o.prepare = {{"floor.insert", "INSERT INTO pg_floor_rows VALUES (1)"}};
+  o.application_name = "pg_floor";
+  std::unique_ptr<net::PgConn> conn;
+  loop.run_and_wait([&] {
+    conn = std::make_unique<net::PgConn>(loop, o);
+    conn->start();
+  });
+  for (int i = 0; i < 500; ++i) {
+    bool ready = false;
+    loop.run_and_wait([&] { ready = conn->ready(); });
+    if (ready) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::vector<double> ms;
+  std::promise<void> finished;
+  long left = static_cast<long>(rate) * seconds;
+  const auto step = std::chrono::milliseconds(std::max(1, 1000 / rate));
+  std::function<void()> tick = [&] {
+    if (left-- <= 0) return finished.set_value();
+    const auto t0 = Clock::now();
+    conn->exec("floor.insert", {}, t0 + std::chrono::seconds(2), [&ms, t0](net::PgReply&& r) {
+      if (r.status == net::PgStatus::ok) ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    });
+    loop.add_timer(step, tick);
+  };
+  loop.post(tick);
+  finished.get_future().wait();
+  loop.run_and_wait([&] { conn.reset(); });
+  loop.stop();
+  thread.join();
+  report(what, std::move(ms));
 }
 
 }  // namespace
@@ -77,6 +128,7 @@ int main(int argc, char** argv) {
     pqxx::nontransaction tx(c);
     tx.exec_prepared("floor.insert", 1);
   });
+  paced_on_loop("the same INSERT through net::PgConn", conninfo, rate, seconds);
   if (!floor_only) {
     paced("the engine's accept of one payment, as a batch (kAccept)", rate, seconds, [&] {
       std::string ids = uuids.next();
