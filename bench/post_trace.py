@@ -14,6 +14,10 @@ Root only; needs the local stack up (bench/stack.sh up) and wrk. Tracing costs ~
 so the traced total is above wrk's untraced p50; read the split, not the sum.
 
   post_trace.py [SECONDS] [OUT.md]     default 10 s, report to stdout
+
+Env: URL and SCRIPT (wrk's target and Lua script; default POST /payments through the balancer),
+SERVER (the server's process name, as the trace shows it; default payment_engine). For the
+floors: URL=http://127.0.0.1:9998/floor/commit SCRIPT=... SERVER=floor_server (bench/latency.sh).
 """
 import os
 import statistics
@@ -28,6 +32,9 @@ SYSCALLS = ["write", "read", "sendto", "recvfrom", "sendmsg", "recvmsg", "writev
             "epoll_pwait", "fdatasync", "pwrite64"]
 EVENTS = (["sched/sched_switch", "sched/sched_waking", "block/block_rq_issue", "block/block_rq_complete"]
           + [f"syscalls/sys_{d}_{s}" for s in SYSCALLS for d in ("enter", "exit")])
+URL = os.environ.get("URL", "http://127.0.0.1:9999/payments")
+SCRIPT = os.environ.get("SCRIPT", f"{REPO}/bench/wrk/post_payments.lua")
+SERVER = os.environ.get("SERVER", "payment_engine")[:15]  # the kernel keeps 15 characters of a name
 BUFFER_KB = 32768  # per CPU: ~60 events per POST, 500 POSTs in 10 s, with room for the rest
 
 
@@ -37,8 +44,8 @@ def record(seconds, path):
     saved = None
     try:
         env = dict(os.environ, DELAY_MS=os.environ.get("DELAY_MS", "20"), REPO=REPO)
-        subprocess.run(["wrk", "-t1", "-c1", f"-d{seconds}s", "-s", f"{REPO}/bench/wrk/post_payments.lua",
-                        "http://127.0.0.1:9999/payments"], env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["wrk", "-t1", "-c1", f"-d{seconds}s", "-s", SCRIPT, URL], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
         saved = path
     finally:
         ftrace.stop(EVENTS, saved)
@@ -88,7 +95,7 @@ def split(events):
         wal = first(lambda x: x[4] == backend and x[2] == "sys_pwrite64" and x[3].startswith("fd"), read[0])
         synced = wal and first(lambda x: x[4] == backend and x[2] == "sys_fdatasync" and x[3].startswith("->"), wal[0])
         sent = synced and first(lambda x: x[4] == backend and x[2] == "sys_sendto" and x[3].startswith("fd"), synced[0])
-        answer = sent and first(lambda x: x[1] == "payment_engine" and x[2] == "sched_waking" and "comm=wrk " in x[3], sent[0])
+        answer = sent and first(lambda x: x[1] == SERVER and x[2] == "sched_waking" and "comm=wrk " in x[3], sent[0])
         on_cpu = answer and first(lambda x: x[2] == "sched_switch" and "next_comm=wrk " in x[3], answer[0])
         if not (answer and on_cpu):
             continue
@@ -112,7 +119,7 @@ def split(events):
             elif kind in issued:
                 p.setdefault(f"3.{kind}: device time", x[0] - issued[kind])
         p["block requests per flush"] = sum(1 for x in w if wal[0] <= x[0] <= synced[0] and x[2] == "block_rq_issue")
-        p["engine syscalls per POST"] = sum(1 for x in w if x[1] == "payment_engine" and x[2].startswith("sys_")
+        p["server syscalls per POST"] = sum(1 for x in w if x[1] == SERVER and x[2].startswith("sys_")
                                             and not x[3].startswith("->"))
         posts.append(p)
     return posts
@@ -120,7 +127,7 @@ def split(events):
 
 def report(posts, seconds):
     keys = sorted({k for p in posts for k in p})
-    out = [f"### One POST, traced ({len(posts)} POSTs in {seconds} s, wrk -t1 -c1, DELAY_MS="
+    out = [f"### One POST, traced ({URL}, {SERVER}: {len(posts)} POSTs in {seconds} s, wrk -t1 -c1, DELAY_MS="
            f"{os.environ.get('DELAY_MS', '20')}; us)", "",
            "| segment | n | p10 | p50 | p90 | mean |", "|---|---|---|---|---|---|"]
     for k in keys:
