@@ -3,10 +3,11 @@
 // (the final test's peak is about 300 per second per engine), each timed from send to result.
 //   pg_floor CONNINFO [RATE] [SECONDS] [floor]
 // Statements: SELECT 1 (a round trip), a one-row INSERT into a table without indexes (the cheapest
-// durable commit), and the engine's accept of one payment in both forms (engine/store.cpp: kAccept
-// for a batch, kAcceptOne for a batch of one, the statement most POSTs wait for). Needs the
-// engine's schema, which it applies (idempotent). With `floor`, only the first two: nothing is
-// written to the engine's tables, so it can probe the machine right before a run (bench/final.sh).
+// durable commit), the same INSERT through net::PgConn on an event loop (the engine's own client),
+// and the engine's accept of one payment in both forms (engine/store.cpp: kAccept for a batch,
+// kAcceptOne for a batch of one, the statement most POSTs wait for). Needs the engine's schema,
+// which it applies (idempotent). With `floor`, only the first three: nothing is written to the
+// engine's tables, so it can probe the machine right before a run (bench/final.sh).
 // bench/README.md.
 #include <algorithm>
 #include <chrono>
