@@ -33,6 +33,10 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 void report(const char* what, std::vector<double> ms) {
+  if (ms.empty()) {
+    std::printf("%-40s no statement completed\n", what);
+    return;
+  }
   std::sort(ms.begin(), ms.end());
   auto q = [&](double p) { return ms[static_cast<size_t>(p * (ms.size() - 1))]; };
   std::printf("%-40s n %6zu  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f ms\n", what, ms.size(), q(0.5), q(0.9),
