@@ -111,9 +111,16 @@ def apply(state, compose_file):
             write(os.path.join(d, "cpu.cfs_quota_us"), quota)
         else:
             write(os.path.join(d, "cpu.max"), f"{quota} {PERIOD_US}")
-        # Every thread of every process: cgroup.procs moves whole thread groups.
-        for pid in processes(state, component):
-            write(os.path.join(d, "cgroup.procs"), pid)
+        # Every thread of every process: cgroup.procs moves whole thread groups. The component's own
+        # process first: what it forks from then on starts inside. A child listed and gone before
+        # its move (a short-lived backend: a psql or a start-up connection ending) has nothing left
+        # to limit; the component itself gone is a failure.
+        for i, pid in enumerate(processes(state, component)):
+            try:
+                write(os.path.join(d, "cgroup.procs"), pid)
+            except ProcessLookupError:
+                if i == 0:
+                    raise
         lim["cgroup"] = d
         lim["quota_us_per_period"] = quota
     with open(os.path.join(state, "limits.json"), "w") as f:
