@@ -28,7 +28,6 @@ namespace {
 constexpr const char* kBody = R"({"status":"accepted"})";
 constexpr const char* kCommit = "floor.commit";
 constexpr auto kDeadline = std::chrono::seconds(2);
-constexpr auto kStatementTimeout = std::chrono::seconds(5);
 
 // Lives on the server's one loop: the handler and the connection's callbacks run there only.
 struct Durable {
@@ -51,15 +50,17 @@ void run_then_answer(Durable& d, const char* stmt, std::vector<std::string> para
 int main(int argc, char** argv) {
   net::HttpServer::Options opt;
   opt.listen = "127.0.0.1:9003";
-  std::string db;
+  engine::Config cfg;  // the engine's defaults: its schema, session settings and timeouts
   for (int i = 1; i + 1 < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--listen") opt.listen = argv[i + 1];
     else if (a == "--handoff") opt.handoff = argv[i + 1];
-    else if (a == "--db") db = argv[i + 1];
+    else if (a == "--db") cfg.database_url = argv[i + 1];
   }
+  const bool durable_paths = !cfg.database_url.empty();
   opt.threads = 1;  // the durable paths' connection lives on that loop
-  if (!db.empty()) engine::store::init(db, std::chrono::seconds(5), 2, 7);  // the engine's schema, idempotent
+  if (durable_paths)
+    engine::store::init(cfg.database_url, cfg.db_connect_timeout, cfg.partitions_ahead_days, cfg.retention_days);
 
   Durable durable;
   const sigset_t sigs = net::block_stop_signals();
@@ -79,20 +80,17 @@ int main(int argc, char** argv) {
     r.send(202, kBody);
   });
   server.start();
-  if (!db.empty()) {
-    net::PgConn::Options o;
-    o.conninfo = db;
-    o.setup_sql = engine::store::session_setup(true, kStatementTimeout) +
-                  "; CREATE TABLE IF NOT EXISTS floor_rows (v int)";
-    o.prepare = engine::store::ingress_statements();
-    o.prepare.emplace_back(kCommit, "INSERT INTO floor_rows VALUES (1)");
-    o.application_name = "floor";
+  if (durable_paths) {
+    auto statements = engine::store::ingress_statements();
+    statements.emplace_back(kCommit, "INSERT INTO floor_rows VALUES (1)");
+    auto o = engine::store::connection(cfg, "floor", true, cfg.db_statement_timeout, std::move(statements));
+    o.setup_sql += "; CREATE TABLE IF NOT EXISTS floor_rows (v int)";
     server.loop(0).run_and_wait([&] {
       durable.conn = std::make_unique<net::PgConn>(server.loop(0), std::move(o));
       durable.conn->start();
     });
   }
-  std::fprintf(stderr, "floor_server: listening on %s%s\n", opt.listen.c_str(), db.empty() ? "" : " (durable paths on)");
+  std::fprintf(stderr, "floor_server: listening on %s%s\n", opt.listen.c_str(), durable_paths ? " (durable paths on)" : "");
   net::wait_stop_signal(sigs);
   server.loop(0).run_and_wait([&] { durable.conn.reset(); });  // on its loop, which stop() ends
   server.stop();

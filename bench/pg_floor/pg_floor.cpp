@@ -63,14 +63,11 @@ void paced(const char* what, int rate, int seconds, F&& run_one) {
 // The same one-row INSERT through the engine's own client: a net::PgConn on a net::EventLoop
 // (epoll, the socket non-blocking), paced by the loop's timers, each timed from exec() to its
 // callback. Against the blocking libpqxx line above it tells what the loop's path adds.
-void paced_on_loop(const char* what, const std::string& conninfo, int rate, int seconds) {
+void paced_on_loop(const char* what, const Config& cfg, int rate, int seconds) {
   net::EventLoop loop;
   std::thread thread([&] { loop.run(); });
-  net::PgConn::Options o;
-  o.conninfo = conninfo;
-  o.setup_sql = store::session_setup(true, std::chrono::seconds(5));
-  o.prepare = {{"floor.insert", "INSERT INTO pg_floor_rows VALUES (1)"}};
-  o.application_name = "pg_floor";
+  const auto o = store::connection(cfg, "pg_floor", true, cfg.db_statement_timeout,
+                                   {{"floor.insert", "INSERT INTO pg_floor_rows VALUES (1)"}});
   std::unique_ptr<net::PgConn> conn;
   loop.run_and_wait([&] {
     conn = std::make_unique<net::PgConn>(loop, o);
@@ -113,11 +110,13 @@ int main(int argc, char** argv) {
   const int rate = argc > 2 ? std::atoi(argv[2]) : 300;
   const int seconds = argc > 3 ? std::atoi(argv[3]) : 20;
   const bool floor_only = argc > 4 && std::string(argv[4]) == "floor";
-  store::init(conninfo, std::chrono::seconds(5), 2, 7);
+  Config cfg;  // the engine's defaults: its schema, session settings and timeouts
+  cfg.database_url = conninfo;
+  store::init(conninfo, cfg.db_connect_timeout, cfg.partitions_ahead_days, cfg.retention_days);
   pqxx::connection c(conninfo);
   {
     pqxx::nontransaction tx(c);
-    tx.exec(store::session_setup(true, std::chrono::seconds(5)));
+    tx.exec(store::session_setup(true, cfg.db_statement_timeout));
     tx.exec("CREATE TABLE IF NOT EXISTS pg_floor_rows (v int)");
   }
   for (const auto& [name, sql] : store::ingress_statements()) c.prepare(name, sql);
@@ -133,7 +132,7 @@ int main(int argc, char** argv) {
     pqxx::nontransaction tx(c);
     tx.exec_prepared("floor.insert", 1);
   });
-  paced_on_loop("the same INSERT through net::PgConn", conninfo, rate, seconds);
+  paced_on_loop("the same INSERT through net::PgConn", cfg, rate, seconds);
   if (!floor_only) {
     paced("the engine's accept of one payment, as a batch (kAccept)", rate, seconds, [&] {
       std::string ids = uuids.next();
