@@ -48,12 +48,13 @@ export REPO
 KINDS="post floor commit accept health"
 DURABLE="post commit accept"  # the kinds that commit: PostgreSQL's figures are taken for each
 for kind in $KINDS; do : > "$TMP/$kind.txt"; done
+floor_ms() { FLOOR_PATH=$1 wrk_ms "http://127.0.0.1:9998$1" "$TMP/floor.lua"; }  # a path of the floor server
 measure() {  # kind
   case $1 in
     post) wrk_ms http://127.0.0.1:9999/payments "$REPO/bench/wrk/post_payments.lua" ;;
-    floor) FLOOR_PATH=/floor wrk_ms http://127.0.0.1:9998/floor "$TMP/floor.lua" ;;
-    commit) FLOOR_PATH=/floor/commit wrk_ms http://127.0.0.1:9998/floor/commit "$TMP/floor.lua" ;;
-    accept) FLOOR_PATH=/floor/accept wrk_ms http://127.0.0.1:9998/floor/accept "$TMP/floor.lua" ;;
+    floor) floor_ms /floor ;;
+    commit) floor_ms /floor/commit ;;
+    accept) floor_ms /floor/accept ;;
     health) wrk_ms http://127.0.0.1:9999/health "$REPO/bench/wrk/common.lua" ;;
   esac
 }
